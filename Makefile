@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make        install missing packages (as root), fetch the base kernel,
+#             assemble it with this project, build it for x86_64, boot it in
+#             QEMU, run the IOMMU selftests; last line: N passed, N failed,
+#             N skipped
+# make check  everything the project verifies (see README.md)
+#
+# Variables: BASE=7.3 (Debian linux-source-BASE), KSRC=/path/to/tree (use
+# that tree as the base instead), BUILD=./build, CACHE=~/.cache/iommu-debug-refs
+
+BASE ?= 7.3
+KSRC ?=
+BUILD ?= $(CURDIR)/build
+CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/iommu-debug-refs
+SRC := $(BUILD)/src-$(if $(KSRC),ksrc,$(BASE))
+QEMU_DIR := $(SRC)/tools/testing/selftests/iommu/qemu
+HARNESS = $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(BUILD)/qemu/$(1) ARCH=$(1)
+CHECK := $(QEMU_DIR)/console-check.sh
+LOGS := $(BUILD)/qemu
+
+all: run
+
+deps:
+	@$(CURDIR)/scripts/deps.sh
+
+# Assemble the tree every time: it is a no-op when nothing changed.
+tree: deps
+	@base="$(KSRC)"; \
+	if [ -z "$$base" ]; then base=$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base) || exit 1; fi; \
+	$(CURDIR)/scripts/assemble.sh "$$base" $(SRC)
+
+# make: the x86_64 guest.
+run: tree
+	@$(call HARNESS,x86_64) MACHINE=virtio qemu
+
+# Individual boots, also used by check.
+qemu-x86_64: tree
+	@$(call HARNESS,x86_64) MACHINE=virtio qemu
+qemu-aarch64: tree
+	@$(call HARNESS,aarch64) MACHINE=virtio qemu
+qemu-aarch64-smmuv3: tree
+	@$(call HARNESS,aarch64) MACHINE=smmuv3 qemu
+
+# The harness must fail when a guest test fails, when the kernel WARNs or
+# oopses and when a test hangs: boot with each fault injected and expect
+# the failure.
+check-harness: tree
+	@for inject in fail warn oops hang; do \
+		log=$(LOGS)/x86_64/console-virtio-inject-$$inject.log; \
+		if $(call HARNESS,x86_64) MACHINE=virtio INJECT=$$inject TEST_TIMEOUT=20 qemu >$(LOGS)/harness-$$inject.out 2>&1; then \
+			echo "not ok harness detects injected $$inject: run passed"; exit 1; \
+		fi; \
+		tail -n 1 $(LOGS)/harness-$$inject.out | grep -q '^[0-9]* passed, [0-9]* failed' || \
+			{ echo "not ok harness detects injected $$inject: no summary"; exit 1; }; \
+		echo "ok harness detects injected $$inject: $$(grep -m1 -E 'not ok|splat|did not finish' $(LOGS)/harness-$$inject.out)"; \
+	done
+
+check: tree
+	@status=0; \
+	$(MAKE) --no-print-directory check-harness || status=1; \
+	for t in qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3; do \
+		$(MAKE) --no-print-directory $$t || status=1; \
+	done; \
+	echo "== make check: all guests"; \
+	$(CHECK) summary $(LOGS)/x86_64/console-virtio.log $(LOGS)/aarch64/console-virtio.log \
+		$(LOGS)/aarch64/console-smmuv3.log || status=1; \
+	exit $$status
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps tree run qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 check-harness check clean

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Assemble the kernel tree the project builds: a git repository whose
+# history is the base tree, then one commit per patch of patches/series,
+# then one commit with the files this project adds at their kernel paths.
+#
+# usage: assemble.sh BASE_TREE DEST
+#
+# The commits are made with git plumbing on a private index, and the work
+# tree is then moved to the result with "git reset --hard": files whose
+# content did not change keep their mtime, so builds stay incremental.
+# Running it again with nothing changed does nothing.
+set -euo pipefail
+
+base=$(cd "${1:?base tree}" && pwd)
+dest=${2:?destination}
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+log() { echo "assemble: $*" >&2; }
+
+export GIT_AUTHOR_NAME="iommu-debug-refs" GIT_AUTHOR_EMAIL="build@localhost"
+export GIT_COMMITTER_NAME="iommu-debug-refs" GIT_COMMITTER_EMAIL="build@localhost"
+export GIT_AUTHOR_DATE="2000-01-01T00:00:00Z" GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
+
+mkdir -p "$dest"
+dest=$(cd "$dest" && pwd)
+g() { git -C "$dest" "$@"; }
+
+# 1. The base commit: import the base tree once (keyed by its path and,
+#    for Debian bases, the package version).
+basekey="$base $(cat "$base/.debian-version" 2>/dev/null || true)"
+if [ ! -d "$dest/.git" ] || [ "$(g config --get iommu.basekey || true)" != "$basekey" ]; then
+	log "importing base tree $base"
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	g init -q
+	g config iommu.basekey "$basekey"
+	g config core.autocrlf false
+	# Import without copying through the index of the destination's worktree.
+	git --git-dir="$dest/.git" --work-tree="$base" add -A -f -- . ':!.unpacked' ':!.debian-version' >/dev/null
+	ver=$(make -s -C "$base" kernelversion 2>/dev/null || echo unknown)
+	tree=$(g write-tree)
+	commit=$(echo "base: Linux $ver ($basekey)" | g commit-tree "$tree")
+	g update-ref refs/heads/base "$commit"
+	g symbolic-ref HEAD refs/heads/main
+	g update-ref refs/heads/main "$commit"
+	g reset -q --hard main
+fi
+
+# 2. Patches and project files, on a private index.
+idx=$(mktemp)
+trap 'rm -f "$idx" "$idx".*' EXIT
+export GIT_INDEX_FILE=$idx
+head=$(g rev-parse base)
+g read-tree "$head"
+
+series=$top/patches/series
+if [ -f "$series" ]; then
+	while read -r p _; do
+		case "$p" in ''|'#'*) continue ;; esac
+		info=$(git mailinfo -k "$idx.msg" "$idx.patch" <"$top/patches/$p")
+		subject=$(sed -n 's/^Subject: //p' <<<"$info")
+		author=$(sed -n 's/^Author: //p' <<<"$info")
+		email=$(sed -n 's/^Email: //p' <<<"$info")
+		if ! g apply --cached --whitespace=nowarn "$idx.patch"; then
+			log "patch $p does not apply"
+			exit 1
+		fi
+		tree=$(g write-tree)
+		head=$( { echo "$subject"; echo; cat "$idx.msg"; } |
+			GIT_AUTHOR_NAME="${author:-$GIT_AUTHOR_NAME}" GIT_AUTHOR_EMAIL="${email:-$GIT_AUTHOR_EMAIL}" \
+			g commit-tree "$tree" -p "$head")
+	done <"$series"
+fi
+
+# Files the project adds at their kernel paths (tracked or new, not ignored).
+mapfile -t files < <(cd "$top" && git ls-files --cached --others --exclude-standard -- \
+	arch drivers include lib scripts/iommu tools Documentation | sort -u)
+for f in "${files[@]}"; do
+	[ -f "$top/$f" ] || continue
+	mode=100644
+	[ -x "$top/$f" ] && mode=100755
+	obj=$(git -C "$dest" hash-object -w -- "$top/$f")
+	g update-index --add --cacheinfo "$mode,$obj,$f"
+done
+tree=$(g write-tree)
+if [ "$tree" != "$(g rev-parse "$head^{tree}")" ]; then
+	head=$(echo "iommu: add the files of the IOMMU reference accounting project" |
+		g commit-tree "$tree" -p "$head")
+fi
+unset GIT_INDEX_FILE
+
+if [ "$(g rev-parse HEAD^{tree})" != "$tree" ]; then
+	log "updating $dest"
+	g update-ref refs/heads/main "$head"
+	g reset -q --hard main
+fi
+# Print the base's version for the log.
+echo "assemble: base $(g log -1 --format=%s base | sed 's/^base: //'), $(g rev-list --count base..main) commits on top" >&2

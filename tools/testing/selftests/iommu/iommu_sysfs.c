@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Check that every IOMMU in /sys/class/iommu is linked to its hardware
+ * device and lists the client devices it translates for.
+ *
+ * One KTAP result per IOMMU instance, named "sysfs.<instance>".
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../kselftest.h"
+
+#define IOMMU_CLASS	"/sys/class/iommu"
+#define MAX_IOMMUS	64
+
+static int count_entries(const char *path)
+{
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+int main(void)
+{
+	char names[MAX_IOMMUS][NAME_MAX + 1];
+	struct dirent *de;
+	int n = 0;
+	DIR *dir;
+
+	dir = opendir(IOMMU_CLASS);
+	if (!dir)
+		ksft_exit_skip("%s: %s (no IOMMU support in this kernel)\n",
+			       IOMMU_CLASS, strerror(errno));
+	while ((de = readdir(dir)) && n < MAX_IOMMUS)
+		if (de->d_name[0] != '.')
+			snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+	closedir(dir);
+	if (!n)
+		ksft_exit_skip("no IOMMU registered in %s\n", IOMMU_CLASS);
+
+	ksft_print_header();
+	ksft_set_plan(n);
+	for (int i = 0; i < n; i++) {
+		char path[PATH_MAX], target[PATH_MAX];
+		ssize_t len;
+		int clients;
+
+		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device", names[i]);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len < 0) {
+			ksft_test_result_fail("sysfs.%s: %s: %s\n", names[i],
+					      path, strerror(errno));
+			continue;
+		}
+		target[len] = '\0';
+		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", names[i]);
+		clients = count_entries(path);
+		if (clients < 0) {
+			ksft_test_result_fail("sysfs.%s: %s: %s\n", names[i],
+					      path, strerror(-clients));
+			continue;
+		}
+		ksft_print_msg("%s: hardware device %s, %d client(s)\n",
+			       names[i], strrchr(target, '/') + 1, clients);
+		ksft_test_result_pass("sysfs.%s\n", names[i]);
+	}
+	ksft_finished();
+}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unbind and rebind every IOMMU driver that allows it, through sysfs.
+ *
+ * For each IOMMU in /sys/class/iommu, find the device its driver is bound
+ * to and run N cycles (-n N, default 3): unbind, wait until the IOMMU is
+ * gone, bind, wait until it is registered again and every client that had
+ * no driver bound is back in its "devices" directory (the IOMMU core
+ * probes driverless clients again when an IOMMU registers; clients with a
+ * driver bound are not probed again and are only reported).
+ *
+ * One KTAP result per IOMMU, named "unbind_rebind.<iommu>".  IOMMUs whose
+ * driver cannot be unbound (suppress_bind_attrs) are skipped with the
+ * reason.  Waits are bounded polls (-t MS, default 10000 ms).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "../kselftest.h"
+
+#define IOMMU_CLASS	"/sys/class/iommu"
+#define MAX_IOMMUS	64
+#define MAX_CLIENTS	2048
+
+struct iommu_inst {
+	char name[NAME_MAX + 1];
+	char dev_name[NAME_MAX + 1];	/* device the driver is bound to */
+	char drv_path[PATH_MAX];	/* /sys/bus/.../drivers/<driver> */
+};
+
+static int cycles = 3;
+static int timeout_ms = 10000;
+
+static int read_link_base(const char *path, char *buf, size_t len)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	snprintf(buf, len, "%s", strrchr(target, '/') + 1);
+	return 0;
+}
+
+static int write_str(const char *path, const char *val)
+{
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Poll until exists(path) == want; bounded by timeout_ms. */
+static int wait_for(const char *path, bool want)
+{
+	long end = now_ms() + timeout_ms;
+
+	while (exists(path) != want) {
+		if (now_ms() > end)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* Clients of @inst that have no driver bound: those must come back. */
+static int driverless_clients(const struct iommu_inst *inst,
+			      char (*names)[NAME_MAX + 1], int max)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", inst->name);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) && n < max) {
+		char drv[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(drv, sizeof(drv), "%s/%s/driver", path, de->d_name);
+		if (exists(drv)) {
+			ksft_print_msg("%s: client %s has a driver bound: not probed again after rebind\n",
+				       inst->name, de->d_name);
+			continue;
+		}
+		snprintf(names[n++], NAME_MAX + 1, "%s", de->d_name);
+	}
+	closedir(dir);
+	return n;
+}
+
+static int find_iommus(struct iommu_inst *insts, int max)
+{
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	dir = opendir(IOMMU_CLASS);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) && n < max) {
+		struct iommu_inst *inst = &insts[n];
+		char path[PATH_MAX], drv[NAME_MAX + 1], bus[NAME_MAX + 1];
+
+		if (de->d_name[0] == '.')
+			continue;
+		memset(inst, 0, sizeof(*inst));
+		snprintf(inst->name, sizeof(inst->name), "%s", de->d_name);
+		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device", de->d_name);
+		if (read_link_base(path, inst->dev_name, sizeof(inst->dev_name)))
+			inst->dev_name[0] = '\0';
+		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device/driver",
+			 de->d_name);
+		if (read_link_base(path, drv, sizeof(drv)) == 0) {
+			snprintf(path, sizeof(path),
+				 IOMMU_CLASS "/%s/device/subsystem", de->d_name);
+			if (read_link_base(path, bus, sizeof(bus)) == 0)
+				snprintf(inst->drv_path, sizeof(inst->drv_path),
+					 "/sys/bus/%s/drivers/%s", bus, drv);
+		}
+		n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+static void test_one(const struct iommu_inst *inst)
+{
+	static char clients[MAX_CLIENTS][NAME_MAX + 1];
+	char iommu_path[PATH_MAX], unbind[PATH_MAX], bind[PATH_MAX];
+	int nclients, ret;
+
+	if (!inst->drv_path[0]) {
+		ksft_test_result_skip("unbind_rebind.%s: no driver bound to its device\n",
+				      inst->name);
+		return;
+	}
+	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
+	snprintf(bind, sizeof(bind), "%s/bind", inst->drv_path);
+	if (!exists(unbind)) {
+		ksft_test_result_skip("unbind_rebind.%s: driver %s cannot be unbound (suppress_bind_attrs)\n",
+				      inst->name, strrchr(inst->drv_path, '/') + 1);
+		return;
+	}
+	snprintf(iommu_path, sizeof(iommu_path), IOMMU_CLASS "/%s", inst->name);
+	nclients = driverless_clients(inst, clients, MAX_CLIENTS);
+	if (nclients < 0) {
+		ksft_test_result_fail("unbind_rebind.%s: listing clients: %s\n",
+				      inst->name, strerror(-nclients));
+		return;
+	}
+	ksft_print_msg("%s: device %s, driver %s, %d driverless client(s), %d cycle(s)\n",
+		       inst->name, inst->dev_name, inst->drv_path, nclients,
+		       cycles);
+
+	for (int c = 1; c <= cycles; c++) {
+		ret = write_str(unbind, inst->dev_name);
+		if (ret) {
+			ksft_test_result_fail("unbind_rebind.%s: cycle %d: unbind %s: %s\n",
+					      inst->name, c, inst->dev_name,
+					      strerror(-ret));
+			return;
+		}
+		if (wait_for(iommu_path, false)) {
+			ksft_test_result_fail("unbind_rebind.%s: cycle %d: still registered %d ms after unbind\n",
+					      inst->name, c, timeout_ms);
+			return;
+		}
+		ret = write_str(bind, inst->dev_name);
+		if (ret) {
+			ksft_test_result_fail("unbind_rebind.%s: cycle %d: bind %s: %s\n",
+					      inst->name, c, inst->dev_name,
+					      strerror(-ret));
+			return;
+		}
+		if (wait_for(iommu_path, true)) {
+			ksft_test_result_fail("unbind_rebind.%s: cycle %d: not registered %d ms after bind\n",
+					      inst->name, c, timeout_ms);
+			return;
+		}
+		for (int i = 0; i < nclients; i++) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/devices/%s",
+				 iommu_path, clients[i]);
+			if (wait_for(path, true)) {
+				ksft_test_result_fail("unbind_rebind.%s: cycle %d: client %s not probed again within %d ms\n",
+						      inst->name, c, clients[i],
+						      timeout_ms);
+				return;
+			}
+		}
+	}
+	ksft_test_result_pass("unbind_rebind.%s\n", inst->name);
+}
+
+int main(int argc, char *argv[])
+{
+	static struct iommu_inst insts[MAX_IOMMUS];
+	int n, opt;
+
+	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+		switch (opt) {
+		case 'n':
+			cycles = atoi(optarg);
+			break;
+		case 't':
+			timeout_ms = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms]\n",
+				argv[0]);
+			return KSFT_FAIL;
+		}
+	}
+	if (cycles < 1 || timeout_ms < 1)
+		ksft_exit_fail_msg("-n and -t must be positive\n");
+
+	if (geteuid())
+		ksft_exit_skip("must be root to unbind drivers\n");
+	n = find_iommus(insts, MAX_IOMMUS);
+	if (n < 0)
+		ksft_exit_skip("%s: %s (no IOMMU support in this kernel)\n",
+			       IOMMU_CLASS, strerror(-n));
+	if (!n)
+		ksft_exit_skip("no IOMMU registered in %s\n", IOMMU_CLASS);
+
+	ksft_print_header();
+	ksft_set_plan(n);
+	for (int i = 0; i < n; i++)
+		test_one(&insts[i]);
+	ksft_finished();
+}
