@@ -14,7 +14,7 @@
  *   iommu_qemu.inject=warn   make the kernel WARN through lkdtm
  *   iommu_qemu.inject=oops   make the kernel oops through lkdtm
  *   iommu_qemu.inject=hang   add a program that never ends (timeout)
- *   iommu_qemu.timeout=N     per-program timeout in seconds (default 600)
+ *   iommu_qemu.timeout=N     per-program timeout in seconds (default 120)
  *   iommu_qemu.args="..."    extra arguments passed to every program
  */
 
@@ -41,7 +41,7 @@
 
 static char inject[32];
 static char extra_args[512];
-static unsigned int test_timeout = 600;
+static unsigned int test_timeout = 120;
 
 static void __attribute__((noreturn)) poweroff(void)
 {
