@@ -42,6 +42,31 @@ qemu-aarch64: tree
 qemu-aarch64-smmuv3: tree
 	@$(call HARNESS,aarch64) MACHINE=smmuv3 qemu
 
+# The debug config (KASAN, lockdep, kmemleak, DEBUG_OBJECTS...): a kernel
+# of its own per arch.  CYCLES sets the unbind/rebind cycles.
+CYCLES ?= 3
+qemu-x86_64-debug: tree
+	@$(call HARNESS,x86_64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
+qemu-aarch64-debug: tree
+	@$(call HARNESS,aarch64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
+
+# 100 unbind/rebind cycles of virtio-iommu under the debug config, both arches.
+soak: tree
+	@status=0; \
+	$(MAKE) --no-print-directory qemu-x86_64-debug CYCLES=100 || status=1; \
+	$(MAKE) --no-print-directory qemu-aarch64-debug CYCLES=100 || status=1; \
+	exit $$status
+
+# The drivers the patches touch but QEMU cannot run, built with COMPILE_TEST.
+compile-test: tree
+	@status=0; for a in arm64 arm; do \
+		$(CURDIR)/scripts/compile-test.sh $(SRC) $(BUILD)/compile-test/$$a $$a || status=1; \
+	done; exit $$status
+
+# Every patch applies with git am on the base.
+check-patches: tree
+	@$(CURDIR)/scripts/check-patches.sh $(SRC)
+
 # The harness must fail when a guest test fails, when the kernel WARNs or
 # oopses and when a test hangs: boot with each fault injected and expect
 # the failure.
@@ -57,17 +82,25 @@ check-harness: tree
 	done
 
 check: tree
-	@status=0; \
+	@status=0; mkdir -p $(LOGS); \
+	$(MAKE) --no-print-directory check-patches > $(LOGS)/check-patches.log 2>&1 || status=1; \
+	cat $(LOGS)/check-patches.log; \
 	$(MAKE) --no-print-directory check-harness || status=1; \
-	for t in qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3; do \
+	for t in qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug qemu-aarch64-debug; do \
 		$(MAKE) --no-print-directory $$t || status=1; \
 	done; \
-	echo "== make check: all guests"; \
+	$(MAKE) --no-print-directory compile-test > $(LOGS)/compile-test.log 2>&1 || status=1; \
+	cat $(LOGS)/compile-test.log; \
+	echo "== make check: all guests, compile tests and patch checks"; \
+	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/compile-test.log | sed 's/^/# /'; \
+	  echo "iommu-qemu: done"; } > $(LOGS)/console-build-checks.log; \
 	$(CHECK) summary $(LOGS)/x86_64/console-virtio.log $(LOGS)/aarch64/console-virtio.log \
-		$(LOGS)/aarch64/console-smmuv3.log || status=1; \
+		$(LOGS)/aarch64/console-smmuv3.log $(LOGS)/x86_64/console-virtio-debug.log \
+		$(LOGS)/aarch64/console-virtio-debug.log $(LOGS)/console-build-checks.log || status=1; \
 	exit $$status
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps tree run qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 check-harness check clean
+.PHONY: all deps tree run qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug \
+	qemu-aarch64-debug soak compile-test check-patches check-harness check clean

@@ -29,29 +29,35 @@ filter)
 summary)
 	shift
 	status=0
+	out=${TMPDIR:-/tmp}/console-check.$$
+	: >"$out"
+	# The console itself is a result per guest: a splat or a guest that
+	# did not finish is a failure even when every test passed.
 	for log in "$@"; do
-		name=$(basename "$log" .log)
+		name=$(basename "$log" .log); name=${name#console-}
 		if [ ! -s "$log" ]; then
 			echo "$name: no console output"
-			status=1
+			echo "console.$name fail" >>"$out"
 			continue
 		fi
+		verdict=pass
 		splats=$(grep -E "$SPLAT" "$log" | head -n 20)
 		if [ -n "$splats" ]; then
 			echo "$name: kernel splat on the console:"
 			sed 's/^/    /' <<<"$splats"
-			status=1
+			verdict=fail
 		fi
 		if ! grep -q '^iommu-qemu: done' "$log"; then
 			echo "$name: the guest did not finish (crash, hang or timeout)"
-			status=1
+			verdict=fail
 		fi
+		echo "console.$name $verdict" >>"$out"
 	done
 	# KernelCI-style names and verdicts, one line per result.
 	awk -v re="$RESULT" '
 		/^(# )*selftests: [^ ]+: / {
 			sub(/^(# )*/, ""); split($0, h, ": "); dir = h[2]; prog = h[3]
-			nested = 0; next
+			nested = nested_fail = 0; next
 		}
 		$0 ~ re {
 			line = $0; depth = 0
@@ -59,19 +65,23 @@ summary)
 			skip = line ~ /# *SKIP/; xfail = line ~ /# *(TODO|XFAIL)/
 			fail = line ~ /^not ok/
 			sub(/^(not )?ok [0-9]+ /, "", line); sub(/ *#.*/, "", line)
-			if (depth == 0 && dir != "" && nested) next
-			if (depth > 0) nested = 1
+			sub(/^selftests: [^ ]+: /, "", line)
+			# The top-level line of a program repeats its results, but
+			# must not hide a failure they did not show (a crash).
+			if (depth == 0 && dir != "" && nested && (!fail || nested_fail)) next
+			if (depth > 0) { nested = 1; if (fail) nested_fail = 1 }
 			gsub(/[^A-Za-z0-9_.:-]+/, "_", line)
 			res = fail ? (xfail ? "xfail" : "fail") : (skip ? "skip" : "pass")
 			printf "%s.%s %s\n", dir == "" ? "unknown" : dir, line, res
-		}' "$@" >"${TMPDIR:-/tmp}/console-check.$$"
-	pass=$(grep -c ' pass$' "${TMPDIR:-/tmp}/console-check.$$")
-	fail=$(grep -c ' fail$' "${TMPDIR:-/tmp}/console-check.$$")
-	skip=$(grep -c ' skip$' "${TMPDIR:-/tmp}/console-check.$$")
-	xfail=$(grep -c ' xfail$' "${TMPDIR:-/tmp}/console-check.$$")
-	grep -v ' pass$' "${TMPDIR:-/tmp}/console-check.$$" | sed 's/^/  /'
-	rm -f "${TMPDIR:-/tmp}/console-check.$$"
-	[ $((pass + fail + skip + xfail)) -gt 0 ] || { echo "no test result found"; status=1; }
+		}' "$@" >>"$out"
+	pass=$(grep -c ' pass$' "$out")
+	fail=$(grep -c ' fail$' "$out")
+	skip=$(grep -c ' skip$' "$out")
+	xfail=$(grep -c ' xfail$' "$out")
+	grep -v ' pass$' "$out" | sed 's/^/  /'
+	tests=$(grep -vc '^console\.' "$out")
+	rm -f "$out"
+	[ "$tests" -gt 0 ] || { echo "no test result found"; fail=$((fail + 1)); }
 	[ "$fail" -eq 0 ] || status=1
 	[ "$xfail" -eq 0 ] || echo "$xfail known failures (marked TODO/XFAIL, counted as failed)"
 	echo "$pass passed, $((fail + xfail)) failed, $skip skipped"

@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Compile-test the IOMMU drivers that the project patches but that cannot
+# run in QEMU, for one architecture, with COMPILE_TEST.
+#
+# usage: compile-test.sh SRC BUILD_DIR ARCH(arm64|arm)
+# Prints one KTAP line per driver object and exits non-zero on a failure.
+set -uo pipefail
+
+src=${1:?source tree}
+out=${2:?build dir}
+arch=${3:?arch}
+case "$arch" in
+arm64) cross=aarch64-linux-gnu- ;;
+arm) cross=arm-linux-gnueabihf- ;;
+*) echo "compile-test: unsupported arch $arch" >&2; exit 2 ;;
+esac
+
+# config symbol:object, per driver the project's patches touch.
+drivers=(IPMMU_VMSA:ipmmu-vmsa MTK_IOMMU:mtk_iommu MTK_IOMMU_V1:mtk_iommu_v1
+	 OMAP_IOMMU:omap-iommu SPRD_IOMMU:sprd-iommu)
+[ "$arch" = arm64 ] && drivers+=(VIRTIO_IOMMU:virtio-iommu)
+
+cc="${cross}gcc"
+command -v ccache >/dev/null && cc="ccache $cc"
+kmake() { make -s -C "$src" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" CC="$cc" -j"$(nproc)" "$@"; }
+
+mkdir -p "$out"
+{
+	printf 'CONFIG_%s=y\n' COMPILE_TEST OF IOMMU_SUPPORT VIRTIO_MENU VIRTIO PCI
+	for d in "${drivers[@]}"; do echo "CONFIG_${d%%:*}=y"; done
+} >"$out/fragment.config"
+kmake tinyconfig >/dev/null
+(cd "$out" && ARCH=$arch CROSS_COMPILE=$cross "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+	.config fragment.config >merge.log)
+kmake olddefconfig >/dev/null
+
+status=0
+echo "# compile-test: $arch, $(kmake kernelversion)"
+for d in "${drivers[@]}"; do
+	sym=${d%%:*} obj=drivers/iommu/${d#*:}.o
+	if ! grep -qx "CONFIG_$sym=y" "$out/.config"; then
+		echo "not ok compile_test.$arch.${d#*:} # CONFIG_$sym could not be enabled"
+		status=1
+		continue
+	fi
+	if log=$(kmake "$obj" 2>&1); then
+		if grep -q 'warning:' <<<"$log"; then
+			echo "not ok compile_test.$arch.${d#*:} # warnings"
+			sed 's/^/# /' <<<"$log"
+			status=1
+		else
+			echo "ok compile_test.$arch.${d#*:}"
+		fi
+	else
+		echo "not ok compile_test.$arch.${d#*:}"
+		sed 's/^/# /' <<<"$log" | tail -n 20
+		status=1
+	fi
+done
+exit $status
