@@ -76,7 +76,7 @@ check-harness: tree
 		if $(call HARNESS,x86_64) MACHINE=virtio INJECT=$$inject TEST_TIMEOUT=20 qemu >$(LOGS)/harness-$$inject.out 2>&1; then \
 			echo "not ok harness detects injected $$inject: run passed"; exit 1; \
 		fi; \
-		tail -n 1 $(LOGS)/harness-$$inject.out | grep -q '^[0-9]* passed, [0-9]* failed' || \
+		grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' $(LOGS)/harness-$$inject.out || \
 			{ echo "not ok harness detects injected $$inject: no summary"; exit 1; }; \
 		echo "ok harness detects injected $$inject: $$(grep -m1 -E 'not ok|splat|did not finish' $(LOGS)/harness-$$inject.out)"; \
 	done

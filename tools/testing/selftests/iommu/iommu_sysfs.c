@@ -55,14 +55,15 @@ int main(void)
 	ksft_print_header();
 	ksft_set_plan(n);
 	for (int i = 0; i < n; i++) {
-		char path[PATH_MAX], target[PATH_MAX];
+		char path[PATH_MAX], target[PATH_MAX], name[NAME_MAX + 8];
 		ssize_t len;
 		int clients;
 
+		snprintf(name, sizeof(name), "sysfs.%s", names[i]);
 		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device", names[i]);
 		len = readlink(path, target, sizeof(target) - 1);
 		if (len < 0) {
-			ksft_test_result_fail("sysfs.%s: %s: %s\n", names[i],
+			ksft_test_result_code(KSFT_FAIL, name, "%s: %s",
 					      path, strerror(errno));
 			continue;
 		}
@@ -70,13 +71,13 @@ int main(void)
 		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", names[i]);
 		clients = count_entries(path);
 		if (clients < 0) {
-			ksft_test_result_fail("sysfs.%s: %s: %s\n", names[i],
+			ksft_test_result_code(KSFT_FAIL, name, "%s: %s",
 					      path, strerror(-clients));
 			continue;
 		}
 		ksft_print_msg("%s: hardware device %s, %d client(s)\n",
 			       names[i], strrchr(target, '/') + 1, clients);
-		ksft_test_result_pass("sysfs.%s\n", names[i]);
+		ksft_test_result_code(KSFT_PASS, name, NULL);
 	}
 	ksft_finished();
 }

@@ -115,7 +115,7 @@ static int driverless_clients(const struct iommu_inst *inst,
 			continue;
 		snprintf(drv, sizeof(drv), "%s/%s/driver", path, de->d_name);
 		if (exists(drv)) {
-			ksft_print_msg("%s: client %s has a driver bound: not probed again after rebind\n",
+			ksft_print_msg("%s: client %s has a driver: not re-probed\n",
 				       inst->name, de->d_name);
 			continue;
 		}
@@ -164,25 +164,27 @@ static void test_one(const struct iommu_inst *inst)
 {
 	static char clients[MAX_CLIENTS][NAME_MAX + 1];
 	char iommu_path[PATH_MAX], unbind[PATH_MAX], bind[PATH_MAX];
+	char name[NAME_MAX + 32];
 	int nclients, ret;
 
+	snprintf(name, sizeof(name), "unbind_rebind.%s", inst->name);
+
 	if (!inst->drv_path[0]) {
-		ksft_test_result_skip("unbind_rebind.%s: no driver bound to its device\n",
-				      inst->name);
+		ksft_test_result_code(KSFT_SKIP, name, "no driver bound to its device");
 		return;
 	}
 	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
 	snprintf(bind, sizeof(bind), "%s/bind", inst->drv_path);
 	if (!exists(unbind)) {
-		ksft_test_result_skip("unbind_rebind.%s: driver %s cannot be unbound (suppress_bind_attrs)\n",
-				      inst->name, strrchr(inst->drv_path, '/') + 1);
+		ksft_test_result_code(KSFT_SKIP, name, "%s has suppress_bind_attrs",
+				      strrchr(inst->drv_path, '/') + 1);
 		return;
 	}
 	snprintf(iommu_path, sizeof(iommu_path), IOMMU_CLASS "/%s", inst->name);
 	nclients = driverless_clients(inst, clients, MAX_CLIENTS);
 	if (nclients < 0) {
-		ksft_test_result_fail("unbind_rebind.%s: listing clients: %s\n",
-				      inst->name, strerror(-nclients));
+		ksft_test_result_code(KSFT_FAIL, name, "listing clients: %s",
+				      strerror(-nclients));
 		return;
 	}
 	ksft_print_msg("%s: device %s, driver %s, %d driverless client(s), %d cycle(s)\n",
@@ -192,26 +194,28 @@ static void test_one(const struct iommu_inst *inst)
 	for (int c = 1; c <= cycles; c++) {
 		ret = write_str(unbind, inst->dev_name);
 		if (ret) {
-			ksft_test_result_fail("unbind_rebind.%s: cycle %d: unbind %s: %s\n",
-					      inst->name, c, inst->dev_name,
+			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: unbind %s: %s",
+					      c, inst->dev_name,
 					      strerror(-ret));
 			return;
 		}
 		if (wait_for(iommu_path, false)) {
-			ksft_test_result_fail("unbind_rebind.%s: cycle %d: still registered %d ms after unbind\n",
-					      inst->name, c, timeout_ms);
+			ksft_test_result_code(KSFT_FAIL, name,
+					      "cycle %d: registered %d ms after unbind",
+					      c, timeout_ms);
 			return;
 		}
 		ret = write_str(bind, inst->dev_name);
 		if (ret) {
-			ksft_test_result_fail("unbind_rebind.%s: cycle %d: bind %s: %s\n",
-					      inst->name, c, inst->dev_name,
+			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: bind %s: %s",
+					      c, inst->dev_name,
 					      strerror(-ret));
 			return;
 		}
 		if (wait_for(iommu_path, true)) {
-			ksft_test_result_fail("unbind_rebind.%s: cycle %d: not registered %d ms after bind\n",
-					      inst->name, c, timeout_ms);
+			ksft_test_result_code(KSFT_FAIL, name,
+					      "cycle %d: not registered %d ms after bind",
+					      c, timeout_ms);
 			return;
 		}
 		for (int i = 0; i < nclients; i++) {
@@ -220,14 +224,15 @@ static void test_one(const struct iommu_inst *inst)
 			snprintf(path, sizeof(path), "%s/devices/%s",
 				 iommu_path, clients[i]);
 			if (wait_for(path, true)) {
-				ksft_test_result_fail("unbind_rebind.%s: cycle %d: client %s not probed again within %d ms\n",
-						      inst->name, c, clients[i],
+				ksft_test_result_code(KSFT_FAIL, name,
+						      "cycle %d: client %s absent %d ms after bind",
+						      c, clients[i],
 						      timeout_ms);
 				return;
 			}
 		}
 	}
-	ksft_test_result_pass("unbind_rebind.%s\n", inst->name);
+	ksft_test_result_code(KSFT_PASS, name, NULL);
 }
 
 int main(int argc, char *argv[])
