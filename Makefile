@@ -63,6 +63,12 @@ compile-test: tree
 		$(CURDIR)/scripts/compile-test.sh $(SRC) $(BUILD)/compile-test/$$a $$a || status=1; \
 	done; exit $$status
 
+# CONFIG_IOMMU_DEBUG_REFS=n adds nothing: the x86_64 guest config with the
+# option off, built without and with the accounting patches, compared.
+size-check: tree
+	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
+	@$(CURDIR)/scripts/size-check.sh $(SRC) $(BUILD)/size $(LOGS)/x86_64/kernel/.config
+
 # Every patch applies with git am on the base.
 check-patches: tree
 	@$(CURDIR)/scripts/check-patches.sh $(SRC)
@@ -91,8 +97,10 @@ check: tree
 	done; \
 	$(MAKE) --no-print-directory compile-test > $(LOGS)/compile-test.log 2>&1 || status=1; \
 	cat $(LOGS)/compile-test.log; \
+	$(MAKE) --no-print-directory size-check > $(LOGS)/size-check.log 2>&1 || status=1; \
+	cat $(LOGS)/size-check.log; \
 	echo "== make check: all guests, compile tests and patch checks"; \
-	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/compile-test.log | \
+	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/compile-test.log $(LOGS)/size-check.log | \
 	  awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $$0 }'; \
 	  echo "iommu-qemu: done"; } > $(LOGS)/console-build-checks.log; \
 	$(CHECK) summary $(LOGS)/x86_64/console-virtio.log $(LOGS)/aarch64/console-virtio.log \
@@ -103,4 +111,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps tree run qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug \
-	qemu-aarch64-debug soak compile-test check-patches check-harness check clean
+	qemu-aarch64-debug soak compile-test size-check check-patches check-harness check clean

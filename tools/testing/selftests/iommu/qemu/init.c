@@ -5,7 +5,10 @@
  * Mounts the pseudo filesystems, runs every program in /tests the way
  * tools/testing/selftests/run_kselftest.sh does (KTAP, one "# selftests:"
  * header and one top-level result per program, the program's own output
- * prefixed with "# "), reports kmemleak findings and powers off.  The host
+ * prefixed with "# "), then reports each KUnit suite the kernel ran at boot
+ * as a program of its own ("# selftests: kunit: SUITE", read from
+ * /sys/kernel/debug/kunit), shows the IOMMU reference counters
+ * (/sys/kernel/debug/iommu/refs), reports kmemleak findings and powers off.  The host
  * side (the Makefile) reads the console: it fails on any "not ok", on any
  * kernel splat and when the final "iommu-qemu: done" line is missing.
  *
@@ -38,6 +41,8 @@
 
 #define TESTS_DIR	"/tests"
 #define MAX_TESTS	64
+#define KUNIT_DIR	"/sys/kernel/debug/kunit"
+#define REFS_DIR	"/sys/kernel/debug/iommu/refs"
 
 static char inject[32];
 static char extra_args[512];
@@ -162,28 +167,85 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char * const *)a, *(char * const *)b);
 }
 
-static int list_tests(char **names)
+/* Sorted names of the executables (or, with dirs, directories) in path. */
+static int list_dir(const char *path, char **names, int max, bool dirs)
 {
 	struct dirent *de;
 	int n = 0;
 	DIR *dir;
 
-	dir = opendir(TESTS_DIR);
+	dir = opendir(path);
 	if (!dir)
 		return 0;
-	while ((de = readdir(dir)) && n < MAX_TESTS) {
-		char path[512];
+	while ((de = readdir(dir)) && n < max) {
+		char file[512];
 		struct stat st;
 
-		snprintf(path, sizeof(path), TESTS_DIR "/%s", de->d_name);
-		if (de->d_name[0] == '.' || stat(path, &st) ||
-		    !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+		snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+		if (de->d_name[0] == '.' || stat(file, &st))
+			continue;
+		if (dirs ? !S_ISDIR(st.st_mode) :
+			   !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
 			continue;
 		names[n++] = strdup(de->d_name);
 	}
 	closedir(dir);
 	qsort(names, n, sizeof(*names), cmp_names);
 	return n;
+}
+
+/*
+ * Relay the KTAP results of a KUnit suite, nested one level deeper per
+ * four spaces of indentation, as run_kselftest.sh would nest a program's
+ * output. Returns 0 pass, 4 skip, 1 fail.
+ */
+static int report_kunit(const char *suite)
+{
+	char path[512], line[1024];
+	int ret = 1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), KUNIT_DIR "/%s/results", suite);
+	f = fopen(path, "r");
+	if (!f) {
+		printf("# iommu-qemu: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line;
+		int depth = 1;
+
+		line[strcspn(line, "\n")] = '\0';
+		for (; !strncmp(p, "    ", 4); p += 4)
+			depth++;
+		if (depth == 1 && !strncmp(p, "ok 1 ", 5))
+			ret = strstr(p, "# SKIP") ? 4 : 0;
+		while (depth--)
+			fputs("# ", stdout);
+		puts(p);
+	}
+	fclose(f);
+	return ret;
+}
+
+/* Show every IOMMU's reference counters (CONFIG_IOMMU_DEBUG_REFS). */
+static void show_refs(void)
+{
+	char *names[MAX_TESTS], path[512], line[256];
+	int n = list_dir(REFS_DIR, names, MAX_TESTS, true);
+
+	for (int i = 0; i < n; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), REFS_DIR "/%s/counters", names[i]);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		printf("# iommu-qemu: %s:\n", path);
+		while (fgets(line, sizeof(line), f))
+			printf("#   %s", line);
+		fclose(f);
+	}
 }
 
 /* Copy the child's output to the console, each line prefixed with "# ". */
@@ -334,8 +396,8 @@ static void check_leaks(void)
 
 int main(int argc, char *argv[])
 {
-	char *names[MAX_TESTS + 2];
-	int n, failed = 0;
+	char *names[MAX_TESTS + 2], *suites[MAX_TESTS];
+	int n, nsuites, failed = 0;
 	struct utsname u;
 
 	ensure_console();
@@ -352,13 +414,14 @@ int main(int argc, char *argv[])
 	else if (!strcmp(inject, "oops"))
 		provoke("EXCEPTION");
 
-	n = list_tests(names);
+	n = list_dir(TESTS_DIR, names, MAX_TESTS, false);
 	if (!strcmp(inject, "fail"))
 		names[n++] = "inject_fail";
 	else if (!strcmp(inject, "hang"))
 		names[n++] = "inject_hang";
 
-	printf("TAP version 13\n1..%d\n", n);
+	nsuites = list_dir(KUNIT_DIR, suites, MAX_TESTS, true);
+	printf("TAP version 13\n1..%d\n", n + nsuites);
 	for (int i = 0; i < n; i++) {
 		int ret;
 
@@ -377,7 +440,19 @@ int main(int argc, char *argv[])
 		}
 	}
 
+	for (int i = 0; i < nsuites; i++) {
+		int ret;
+
+		printf("# selftests: kunit: %s\n", suites[i]);
+		ret = report_kunit(suites[i]);
+		printf("%sok %d selftests: kunit: %s%s\n", ret == 1 ? "not " : "",
+		       n + i + 1, suites[i], ret == 4 ? " # SKIP" : "");
+		failed += ret == 1;
+	}
+
+	show_refs();
 	check_leaks();
-	printf("iommu-qemu: done, %d of %d programs failed\n", failed, n);
+	printf("iommu-qemu: done, %d of %d programs failed\n", failed,
+	       n + nsuites);
 	poweroff();
 }

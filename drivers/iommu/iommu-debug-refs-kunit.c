@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for the IOMMU device reference accounting. Included by
+ * iommu-debug-refs.c to reach its internals.
+ */
+
+#include <kunit/device.h>
+#include <kunit/test.h>
+#include <linux/workqueue.h>
+
+struct iommu_debug_refs_test {
+	struct device *hwdev;
+	struct iommu_device *iommu;
+	struct work_struct work;
+};
+
+static struct iommu_debug_refs *iommu_debug_refs_test_get(struct device *dev)
+{
+	return rcu_access_pointer(dev->iommu_refs);
+}
+
+static void iommu_debug_refs_test_stats(struct iommu_debug_refs *refs,
+					enum iommu_debug_refs_site site,
+					struct iommu_debug_refs_stats *stats)
+{
+	spin_lock_irq(&iommu_debug_refs_lock);
+	*stats = refs->site[site];
+	spin_unlock_irq(&iommu_debug_refs_lock);
+}
+
+static int iommu_debug_refs_test_init(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t;
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	t->iommu = kunit_kzalloc(test, sizeof(*t->iommu), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t->iommu);
+	t->hwdev = kunit_device_register(test, "iommu-debug-refs-test");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, t->hwdev);
+	test->priv = t;
+
+	iommu_debug_refs_register(t->iommu, t->hwdev);
+	KUNIT_ASSERT_NOT_NULL(test, iommu_debug_refs_test_get(t->hwdev));
+	return 0;
+}
+
+static void iommu_debug_refs_test_exit(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+
+	iommu_debug_refs_unregister(t->iommu);
+}
+
+/* References taken and dropped by the callback count for its site */
+static void iommu_debug_refs_test_op(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_stats stats;
+	struct iommu_debug_refs_op op;
+	unsigned int before = kref_read(&t->hwdev->kobj.kref);
+
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_PROBE_DEVICE,
+				  iommu_debug_refs_test_op);
+	get_device(t->hwdev);
+	get_device(t->hwdev);
+	put_device(t->hwdev);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_PROBE_DEVICE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 1);
+	KUNIT_EXPECT_EQ(test, stats.errors, 0);
+	KUNIT_EXPECT_EQ(test, stats.taken, 2);
+	KUNIT_EXPECT_EQ(test, stats.dropped, 1);
+	KUNIT_EXPECT_STREQ(test, stats.fn_name, "iommu_debug_refs_test_op");
+	KUNIT_EXPECT_EQ(test, kref_read(&t->hwdev->kobj.kref), before + 1);
+
+	/* The other sites saw nothing */
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_OF_XLATE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls + stats.taken + stats.dropped, 0);
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_RELEASE_DEVICE,
+				    &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls + stats.taken + stats.dropped, 0);
+
+	/* Outside any callback: "other" */
+	put_device(t->hwdev);
+	KUNIT_EXPECT_EQ(test, refs->other_dropped, 1);
+	KUNIT_EXPECT_EQ(test, refs->other_taken, 0);
+	KUNIT_EXPECT_EQ(test, kref_read(&t->hwdev->kobj.kref), before);
+}
+
+static void iommu_debug_refs_test_work(struct work_struct *work)
+{
+	struct iommu_debug_refs_test *t =
+		container_of(work, struct iommu_debug_refs_test, work);
+
+	get_device(t->hwdev);
+	put_device(t->hwdev);
+}
+
+/* Another task working on the device during the callback is not counted */
+static void iommu_debug_refs_test_other_task(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_stats stats;
+	struct iommu_debug_refs_op op;
+
+	INIT_WORK_ONSTACK(&t->work, iommu_debug_refs_test_work);
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_RELEASE_DEVICE,
+				  iommu_debug_refs_test_other_task);
+	schedule_work(&t->work);
+	flush_work(&t->work);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+	destroy_work_on_stack(&t->work);
+
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_RELEASE_DEVICE,
+				    &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 1);
+	KUNIT_EXPECT_EQ(test, stats.taken, 0);
+	KUNIT_EXPECT_EQ(test, stats.dropped, 0);
+	KUNIT_EXPECT_EQ(test, refs->other_taken, 1);
+	KUNIT_EXPECT_EQ(test, refs->other_dropped, 1);
+}
+
+/* Devices that are not watched are not counted and cost nothing */
+static void iommu_debug_refs_test_unwatched(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_stats stats;
+	struct iommu_debug_refs_op op;
+	struct device *other;
+
+	other = kunit_device_register(test, "iommu-debug-refs-other");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, other);
+	KUNIT_EXPECT_NULL(test, iommu_debug_refs_test_get(other));
+
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
+				  iommu_debug_refs_test_unwatched);
+	get_device(other);
+	put_device(other);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_OF_XLATE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 1);
+	KUNIT_EXPECT_EQ(test, stats.taken, 0);
+	KUNIT_EXPECT_EQ(test, stats.dropped, 0);
+}
+
+/* Errors count; a call for an unknown instance counts nowhere */
+static void iommu_debug_refs_test_errors(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	static struct fwnode_handle fwnode, unknown;
+	struct iommu_debug_refs_stats stats;
+	struct iommu_debug_refs_op op;
+
+	t->iommu->fwnode = &fwnode;
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
+				  iommu_debug_refs_test_errors);
+	get_device(t->hwdev);
+	iommu_debug_refs_op_end(&op, NULL, &fwnode, -ENODEV);
+
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
+				  iommu_debug_refs_test_errors);
+	put_device(t->hwdev);
+	iommu_debug_refs_op_end(&op, NULL, &unknown, 0);
+
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_OF_XLATE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 1);
+	KUNIT_EXPECT_EQ(test, stats.errors, 1);
+	/* References are counted on the device, whoever the call was for */
+	KUNIT_EXPECT_EQ(test, stats.taken, 1);
+	KUNIT_EXPECT_EQ(test, stats.dropped, 1);
+}
+
+/* Counters survive unregistration and continue on the next registration */
+static void iommu_debug_refs_test_rebind(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_stats stats;
+	struct iommu_debug_refs_op op;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_PROBE_DEVICE,
+					  iommu_debug_refs_test_rebind);
+		get_device(t->hwdev);
+		iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+		iommu_debug_refs_unregister(t->iommu);
+		KUNIT_EXPECT_PTR_EQ(test, iommu_debug_refs_test_get(t->hwdev),
+				    refs);
+		KUNIT_EXPECT_NULL(test, refs->iommu);
+		iommu_debug_refs_register(t->iommu, t->hwdev);
+	}
+
+	KUNIT_EXPECT_EQ(test, refs->registrations, 4);
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_PROBE_DEVICE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 3);
+	KUNIT_EXPECT_EQ(test, stats.taken, 3);
+	for (i = 0; i < 3; i++)
+		put_device(t->hwdev);
+	KUNIT_EXPECT_EQ(test, refs->other_dropped, 3);
+}
+
+/* Deleting the device removes its counters and its debugfs directory */
+static void iommu_debug_refs_test_delete(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs;
+	bool found = false;
+
+	iommu_debug_refs_unregister(t->iommu);
+	kunit_device_unregister(test, t->hwdev);
+
+	spin_lock_irq(&iommu_debug_refs_lock);
+	list_for_each_entry(refs, &iommu_debug_refs_list, node)
+		if (refs->hwdev == t->hwdev)
+			found = true;
+	spin_unlock_irq(&iommu_debug_refs_lock);
+	KUNIT_EXPECT_FALSE(test, found);
+}
+
+static struct kunit_case iommu_debug_refs_test_cases[] = {
+	KUNIT_CASE(iommu_debug_refs_test_op),
+	KUNIT_CASE(iommu_debug_refs_test_other_task),
+	KUNIT_CASE(iommu_debug_refs_test_unwatched),
+	KUNIT_CASE(iommu_debug_refs_test_errors),
+	KUNIT_CASE(iommu_debug_refs_test_rebind),
+	KUNIT_CASE(iommu_debug_refs_test_delete),
+	{}
+};
+
+static struct kunit_suite iommu_debug_refs_test_suite = {
+	.name = "iommu_debug_refs",
+	.init = iommu_debug_refs_test_init,
+	.exit = iommu_debug_refs_test_exit,
+	.test_cases = iommu_debug_refs_test_cases,
+};
+kunit_test_suite(iommu_debug_refs_test_suite);

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * IOMMU device reference accounting (CONFIG_IOMMU_DEBUG_REFS)
+ *
+ * IOMMU drivers look up their own device in of_xlate() and probe_device()
+ * and must drop the reference the lookup returns. This counts, per IOMMU
+ * hardware device, the references taken and dropped on it by each of those
+ * driver callbacks, without any change to the drivers, and shows the counts
+ * in debugfs. See Documentation/iommu/debug-refs.rst.
+ */
+
+#define pr_fmt(fmt) "iommu-debug-refs: " fmt
+
+#include <linux/debugfs.h>
+#include <linux/device.h>
+#include <linux/iommu.h>
+#include <linux/iommu-debug-refs.h>
+#include <linux/kallsyms.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "iommu-debug-refs.h"
+
+#define IOMMU_DEBUG_REFS_FN_LEN	96
+
+static const char * const iommu_debug_refs_site_names[] = {
+	[IOMMU_DEBUG_REFS_OF_XLATE] = "of_xlate",
+	[IOMMU_DEBUG_REFS_PROBE_DEVICE] = "probe_device",
+	[IOMMU_DEBUG_REFS_RELEASE_DEVICE] = "release_device",
+};
+
+struct iommu_debug_refs_stats {
+	u64 calls;
+	u64 errors;
+	u64 taken;
+	u64 dropped;
+	const void *fn;
+	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
+};
+
+/*
+ * One per IOMMU hardware device, from its first iommu_device_register() until
+ * the device is deleted, so that the counters survive unbind and rebind.
+ */
+struct iommu_debug_refs {
+	struct list_head node;
+	struct rcu_head rcu;
+	struct device *hwdev;		/* holds a reference */
+	struct dentry *dir;
+
+	/* Protected by iommu_debug_refs_lock */
+	struct iommu_device *iommu;	/* while registered */
+	struct device *parent;		/* while registered, holds a reference */
+	u64 registrations;
+	u64 other_taken;
+	u64 other_dropped;
+	struct iommu_debug_refs_stats site[IOMMU_DEBUG_REFS_NR_SITES];
+};
+
+struct iommu_debug_refs_bus {
+	struct list_head node;
+	const struct bus_type *bus;
+	struct notifier_block nb;
+};
+
+/* Serialises registration, unregistration and device deletion */
+static DEFINE_MUTEX(iommu_debug_refs_mutex);
+/* Protects the lists and the counters; taken from get/put_device() */
+static DEFINE_SPINLOCK(iommu_debug_refs_lock);
+static LIST_HEAD(iommu_debug_refs_list);
+static LIST_HEAD(iommu_debug_refs_ops);
+static LIST_HEAD(iommu_debug_refs_buses);
+static struct dentry *iommu_debug_refs_dir;
+
+/**
+ * __iommu_debug_refs_count() - Account a reference on a watched device
+ * @dev: device whose reference count changes
+ * @get: true for a reference taken, false for one dropped
+ *
+ * Attributes the reference to the driver callback that the current task is
+ * running, if any, and to "other" otherwise (another task, interrupt
+ * context, or no callback in progress).
+ */
+void __iommu_debug_refs_count(struct device *dev, bool get)
+{
+	struct iommu_debug_refs_op *op, *cur = NULL;
+	struct iommu_debug_refs *refs;
+	unsigned long flags;
+
+	rcu_read_lock();
+	refs = rcu_dereference(dev->iommu_refs);
+	if (!refs)
+		goto out;
+
+	spin_lock_irqsave(&iommu_debug_refs_lock, flags);
+	if (in_task()) {
+		/* Newest first: a nested callback wins */
+		list_for_each_entry(op, &iommu_debug_refs_ops, node) {
+			if (op->task == current) {
+				cur = op;
+				break;
+			}
+		}
+	}
+	if (cur && get)
+		refs->site[cur->site].taken++;
+	else if (cur)
+		refs->site[cur->site].dropped++;
+	else if (get)
+		refs->other_taken++;
+	else
+		refs->other_dropped++;
+	spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
+out:
+	rcu_read_unlock();
+}
+EXPORT_SYMBOL_GPL(__iommu_debug_refs_count);
+
+/**
+ * iommu_debug_refs_op_begin() - Start accounting a driver callback
+ * @op: accounting state, on the caller's stack
+ * @site: which callback is about to be called
+ * @fn: the driver function about to be called
+ *
+ * From now until iommu_debug_refs_op_end(), references the current task
+ * takes or drops on any watched IOMMU device count for @site.
+ */
+void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
+			       enum iommu_debug_refs_site site, const void *fn)
+{
+	op->task = current;
+	op->site = site;
+	op->fn = fn;
+	spin_lock_irq(&iommu_debug_refs_lock);
+	list_add(&op->node, &iommu_debug_refs_ops);
+	spin_unlock_irq(&iommu_debug_refs_lock);
+}
+
+static struct iommu_debug_refs *
+iommu_debug_refs_find(const struct iommu_device *iommu,
+		      const struct fwnode_handle *fwnode)
+{
+	struct iommu_debug_refs *refs;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	list_for_each_entry(refs, &iommu_debug_refs_list, node) {
+		if (!refs->iommu)
+			continue;
+		if (iommu ? refs->iommu == iommu :
+			    fwnode && refs->iommu->fwnode == fwnode)
+			return refs;
+	}
+	return NULL;
+}
+
+/**
+ * iommu_debug_refs_op_end() - Finish accounting a driver callback
+ * @op: accounting state passed to iommu_debug_refs_op_begin()
+ * @iommu: the IOMMU instance the callback was for, or NULL if unknown
+ * @fwnode: firmware node of that instance, used when @iommu is NULL
+ * @err: the callback's error code, 0 on success
+ *
+ * Counts the call, and the error if any, for the instance.
+ */
+void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
+			     const struct iommu_device *iommu,
+			     const struct fwnode_handle *fwnode, int err)
+{
+	struct iommu_debug_refs_stats *stats;
+	struct iommu_debug_refs *refs;
+
+	spin_lock_irq(&iommu_debug_refs_lock);
+	list_del(&op->node);
+	refs = iommu_debug_refs_find(iommu, fwnode);
+	if (refs) {
+		stats = &refs->site[op->site];
+		stats->calls++;
+		if (err)
+			stats->errors++;
+		if (stats->fn != op->fn) {
+			stats->fn = op->fn;
+			snprintf(stats->fn_name, sizeof(stats->fn_name), "%ps",
+				 op->fn);
+		}
+	}
+	spin_unlock_irq(&iommu_debug_refs_lock);
+}
+
+static int iommu_debug_refs_show(struct seq_file *s, void *unused)
+{
+	struct iommu_debug_refs *refs = s->private;
+	struct iommu_debug_refs_stats site[IOMMU_DEBUG_REFS_NR_SITES];
+	u64 registrations, other_taken, other_dropped;
+	char parent[64] = "-";
+	unsigned int parent_refcount = 0;
+	bool registered;
+	int i;
+
+	spin_lock_irq(&iommu_debug_refs_lock);
+	registered = refs->iommu;
+	registrations = refs->registrations;
+	other_taken = refs->other_taken;
+	other_dropped = refs->other_dropped;
+	memcpy(site, refs->site, sizeof(site));
+	if (refs->parent) {
+		strscpy(parent, dev_name(refs->parent), sizeof(parent));
+		parent_refcount = kref_read(&refs->parent->kobj.kref);
+	}
+	spin_unlock_irq(&iommu_debug_refs_lock);
+
+	seq_printf(s, "device %s\n", dev_name(refs->hwdev));
+	seq_printf(s, "bus %s\n", refs->hwdev->bus->name);
+	seq_printf(s, "registered %d\n", registered);
+	seq_printf(s, "registrations %llu\n", registrations);
+	seq_printf(s, "refcount %u\n", kref_read(&refs->hwdev->kobj.kref));
+	seq_printf(s, "parent %s\n", parent);
+	seq_printf(s, "parent_refcount %u\n", parent_refcount);
+	for (i = 0; i < IOMMU_DEBUG_REFS_NR_SITES; i++) {
+		const char *name = iommu_debug_refs_site_names[i];
+
+		seq_printf(s, "%s.fn %s\n", name,
+			   site[i].fn ? site[i].fn_name : "-");
+		seq_printf(s, "%s.calls %llu\n", name, site[i].calls);
+		seq_printf(s, "%s.errors %llu\n", name, site[i].errors);
+		seq_printf(s, "%s.taken %llu\n", name, site[i].taken);
+		seq_printf(s, "%s.dropped %llu\n", name, site[i].dropped);
+	}
+	seq_printf(s, "other.taken %llu\n", other_taken);
+	seq_printf(s, "other.dropped %llu\n", other_dropped);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(iommu_debug_refs);
+
+static void iommu_debug_refs_free(struct iommu_debug_refs *refs)
+{
+	debugfs_remove_recursive(refs->dir);
+	put_device(refs->hwdev);
+	kfree_rcu(refs, rcu);
+}
+
+/* The hardware device is going away: drop everything kept for it */
+static void iommu_debug_refs_remove(struct device *dev)
+{
+	struct iommu_debug_refs *refs;
+	struct device *parent;
+
+	mutex_lock(&iommu_debug_refs_mutex);
+	refs = rcu_dereference_protected(dev->iommu_refs,
+			lockdep_is_held(&iommu_debug_refs_mutex));
+	if (!refs || refs->hwdev != dev) {
+		mutex_unlock(&iommu_debug_refs_mutex);
+		return;
+	}
+	spin_lock_irq(&iommu_debug_refs_lock);
+	list_del(&refs->node);
+	parent = refs->parent;
+	refs->parent = NULL;
+	refs->iommu = NULL;
+	spin_unlock_irq(&iommu_debug_refs_lock);
+	RCU_INIT_POINTER(dev->iommu_refs, NULL);
+	if (parent)
+		RCU_INIT_POINTER(parent->iommu_refs, NULL);
+	mutex_unlock(&iommu_debug_refs_mutex);
+
+	put_device(parent);
+	/* Outside the mutex: debugfs removal waits for readers */
+	iommu_debug_refs_free(refs);
+}
+
+static int iommu_debug_refs_notify(struct notifier_block *nb,
+				   unsigned long action, void *data)
+{
+	struct device *dev = data;
+
+	if (action == BUS_NOTIFY_DEL_DEVICE &&
+	    rcu_access_pointer(dev->iommu_refs))
+		iommu_debug_refs_remove(dev);
+	return NOTIFY_DONE;
+}
+
+/* Deletion of the hardware device is seen through its bus's notifier */
+static int iommu_debug_refs_watch_bus(const struct bus_type *bus)
+{
+	struct iommu_debug_refs_bus *b;
+	int ret;
+
+	lockdep_assert_held(&iommu_debug_refs_mutex);
+	list_for_each_entry(b, &iommu_debug_refs_buses, node)
+		if (b->bus == bus)
+			return 0;
+
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return -ENOMEM;
+	b->bus = bus;
+	b->nb.notifier_call = iommu_debug_refs_notify;
+	ret = bus_register_notifier(bus, &b->nb);
+	if (ret) {
+		kfree(b);
+		return ret;
+	}
+	/* Never unregistered: buses that IOMMUs sit on are built in */
+	list_add(&b->node, &iommu_debug_refs_buses);
+	return 0;
+}
+
+static struct dentry *iommu_debug_refs_root(void)
+{
+	struct dentry *iommu_dir;
+
+	if (iommu_debug_refs_dir)
+		return iommu_debug_refs_dir;
+
+	iommu_dir = debugfs_lookup("iommu", NULL);
+	if (!iommu_dir)
+		iommu_dir = debugfs_create_dir("iommu", NULL);
+	else
+		dput(iommu_dir);
+	if (IS_ERR(iommu_dir))
+		return iommu_dir;
+	iommu_debug_refs_dir = debugfs_create_dir("refs", iommu_dir);
+	return iommu_debug_refs_dir;
+}
+
+static struct iommu_debug_refs *iommu_debug_refs_create(struct device *hwdev)
+{
+	struct iommu_debug_refs *refs;
+	struct dentry *root;
+
+	lockdep_assert_held(&iommu_debug_refs_mutex);
+	if (!hwdev->bus || iommu_debug_refs_watch_bus(hwdev->bus)) {
+		dev_info(hwdev, "IOMMU references not counted: no bus to watch\n");
+		return NULL;
+	}
+
+	refs = kzalloc(sizeof(*refs), GFP_KERNEL);
+	if (!refs)
+		return NULL;
+	/* Taken before the device is watched, so not counted */
+	refs->hwdev = get_device(hwdev);
+
+	root = iommu_debug_refs_root();
+	if (!IS_ERR(root)) {
+		refs->dir = debugfs_create_dir(dev_name(hwdev), root);
+		if (!IS_ERR(refs->dir))
+			debugfs_create_file("counters", 0444, refs->dir, refs,
+					    &iommu_debug_refs_fops);
+	}
+
+	spin_lock_irq(&iommu_debug_refs_lock);
+	list_add_tail(&refs->node, &iommu_debug_refs_list);
+	spin_unlock_irq(&iommu_debug_refs_lock);
+	rcu_assign_pointer(hwdev->iommu_refs, refs);
+	return refs;
+}
+
+/**
+ * iommu_debug_refs_register() - Start watching an IOMMU instance
+ * @iommu: the instance being registered
+ * @hwdev: the device passed to iommu_device_register(), may be NULL
+ *
+ * Watches @hwdev, or the parent of the instance's sysfs device when @hwdev
+ * is NULL, and the parent of the sysfs device (the device the driver is
+ * bound to) too when it is a different device. Counters are created on the
+ * first registration of @hwdev and kept until @hwdev is deleted.
+ */
+void iommu_debug_refs_register(struct iommu_device *iommu,
+			       struct device *hwdev)
+{
+	struct device *parent = iommu->dev ? iommu->dev->parent : NULL;
+	struct iommu_debug_refs *refs;
+
+	if (!hwdev)
+		hwdev = parent;
+	if (!hwdev)
+		return;
+
+	mutex_lock(&iommu_debug_refs_mutex);
+	/* Watch the driver's own device too, unless it is watched already */
+	if (parent == hwdev || (parent && rcu_access_pointer(parent->iommu_refs)))
+		parent = NULL;
+	refs = rcu_dereference_protected(hwdev->iommu_refs,
+			lockdep_is_held(&iommu_debug_refs_mutex));
+	if (!refs)
+		refs = iommu_debug_refs_create(hwdev);
+	/* A second instance on the same device is not counted separately */
+	if (!refs || refs->hwdev != hwdev || refs->iommu)
+		goto out;
+
+	get_device(parent);
+	spin_lock_irq(&iommu_debug_refs_lock);
+	refs->iommu = iommu;
+	refs->parent = parent;
+	refs->registrations++;
+	spin_unlock_irq(&iommu_debug_refs_lock);
+	if (parent)
+		rcu_assign_pointer(parent->iommu_refs, refs);
+out:
+	mutex_unlock(&iommu_debug_refs_mutex);
+}
+
+/**
+ * iommu_debug_refs_unregister() - Stop counting calls for an IOMMU instance
+ * @iommu: the instance being unregistered
+ *
+ * The counters of its hardware device stay, so that the next registration
+ * continues them.
+ */
+void iommu_debug_refs_unregister(struct iommu_device *iommu)
+{
+	struct iommu_debug_refs *refs;
+	struct device *parent = NULL;
+
+	mutex_lock(&iommu_debug_refs_mutex);
+	spin_lock_irq(&iommu_debug_refs_lock);
+	refs = iommu_debug_refs_find(iommu, NULL);
+	if (refs) {
+		parent = refs->parent;
+		refs->parent = NULL;
+		refs->iommu = NULL;
+	}
+	spin_unlock_irq(&iommu_debug_refs_lock);
+	if (parent)
+		RCU_INIT_POINTER(parent->iommu_refs, NULL);
+	mutex_unlock(&iommu_debug_refs_mutex);
+	/* No longer watched, so not counted */
+	put_device(parent);
+}
+
+#ifdef CONFIG_IOMMU_DEBUG_REFS_KUNIT_TEST
+#include "iommu-debug-refs-kunit.c"
+#endif

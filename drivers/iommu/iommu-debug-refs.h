@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * IOMMU device reference accounting, interface for the IOMMU core
+ */
+#ifndef __IOMMU_DEBUG_REFS_H
+#define __IOMMU_DEBUG_REFS_H
+
+#include <linux/list.h>
+#include <linux/types.h>
+
+struct device;
+struct fwnode_handle;
+struct iommu_device;
+struct task_struct;
+
+/**
+ * enum iommu_debug_refs_site - driver callbacks whose references are counted
+ * @IOMMU_DEBUG_REFS_OF_XLATE: &iommu_ops.of_xlate
+ * @IOMMU_DEBUG_REFS_PROBE_DEVICE: &iommu_ops.probe_device
+ * @IOMMU_DEBUG_REFS_RELEASE_DEVICE: &iommu_ops.release_device
+ * @IOMMU_DEBUG_REFS_NR_SITES: number of sites
+ */
+enum iommu_debug_refs_site {
+	IOMMU_DEBUG_REFS_OF_XLATE,
+	IOMMU_DEBUG_REFS_PROBE_DEVICE,
+	IOMMU_DEBUG_REFS_RELEASE_DEVICE,
+	IOMMU_DEBUG_REFS_NR_SITES,
+};
+
+#ifdef CONFIG_IOMMU_DEBUG_REFS
+/**
+ * struct iommu_debug_refs_op - a driver callback being accounted
+ * @node: entry in the list of callbacks in progress
+ * @task: task that runs the callback
+ * @site: which callback
+ * @fn: the driver function called
+ *
+ * Lives on the stack of the caller of the driver callback, between
+ * iommu_debug_refs_op_begin() and iommu_debug_refs_op_end().
+ */
+struct iommu_debug_refs_op {
+	struct list_head node;
+	struct task_struct *task;
+	enum iommu_debug_refs_site site;
+	const void *fn;
+};
+
+void iommu_debug_refs_register(struct iommu_device *iommu,
+			       struct device *hwdev);
+void iommu_debug_refs_unregister(struct iommu_device *iommu);
+void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
+			       enum iommu_debug_refs_site site,
+			       const void *fn);
+void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
+			     const struct iommu_device *iommu,
+			     const struct fwnode_handle *fwnode, int err);
+#else
+struct iommu_debug_refs_op {
+};
+
+static inline void iommu_debug_refs_register(struct iommu_device *iommu,
+					     struct device *hwdev)
+{
+}
+
+static inline void iommu_debug_refs_unregister(struct iommu_device *iommu)
+{
+}
+
+static inline void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
+					     enum iommu_debug_refs_site site,
+					     const void *fn)
+{
+}
+
+static inline void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
+					   const struct iommu_device *iommu,
+					   const struct fwnode_handle *fwnode,
+					   int err)
+{
+}
+#endif
+
+#endif /* __IOMMU_DEBUG_REFS_H */

@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# CONFIG_IOMMU_DEBUG_REFS=n must add nothing: build one config on the tree
+# without the accounting patches (the fixes before them applied) and on the
+# full tree, both with the option off, and compare the two vmlinux with
+# scripts/bloat-o-meter and size(1).
+#
+# usage: size-check.sh SRC OUT CONFIG
+#   SRC     assembled tree (scripts/assemble.sh): git history base, patches
+#   OUT     build directory (kept, builds are incremental)
+#   CONFIG  the .config to start from (the x86_64 guest's)
+#
+# Prints "ok size.n_delta" or "not ok size.n_delta" (details on "# " lines)
+# and exits 1 on any difference.
+set -euo pipefail
+
+src=$(cd "${1:?tree}" && pwd)
+out=${2:?build directory}
+config=${3:?config}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+g() { git -C "$src" "$@"; }
+# The first commit of the accounting is the first to mention its option.
+first=$(g log --reverse --format=%H -S CONFIG_IOMMU_DEBUG_REFS base..HEAD | head -n 1)
+if [ -z "$first" ]; then
+	echo "size-check: no commit adds CONFIG_IOMMU_DEBUG_REFS" >&2
+	exit 1
+fi
+before=$(g rev-parse "$first^")
+echo "# size-check: without accounting: $(g log -1 --format='%h %s' "$before")"
+echo "# size-check: with accounting:    $(g log -1 --format='%h %s' HEAD)"
+
+wt=$out/src-before
+if ! git -C "$wt" rev-parse --git-dir >/dev/null 2>&1; then
+	g worktree prune
+	rm -rf "$wt"
+	g worktree add -q --detach -f "$wt" "$before"
+elif [ "$(git -C "$wt" rev-parse HEAD)" != "$before" ]; then
+	git -C "$wt" checkout -q --detach -f "$before"
+fi
+
+# Reproducible version strings, so that only the code can differ.
+export KBUILD_BUILD_TIMESTAMP="2000-01-01" KBUILD_BUILD_VERSION=1
+export KBUILD_BUILD_USER=size KBUILD_BUILD_HOST=check
+cc="gcc"
+command -v ccache >/dev/null && cc="ccache gcc"
+
+build() {
+	local tree=$1 o=$out/$2
+
+	mkdir -p "$o"
+	cp "$config" "$o/.config"
+	"$src/scripts/config" --file "$o/.config" \
+		-d IOMMU_DEBUG_REFS -d IOMMU_DEBUG_REFS_KUNIT_TEST
+	make -s -C "$tree" O="$o" CC="$cc" olddefconfig
+	make -s -C "$tree" O="$o" CC="$cc" -j"$(nproc)" vmlinux
+}
+build "$wt" before
+build "$src" after
+
+if grep -q '^CONFIG_IOMMU_DEBUG_REFS=y' "$out/after/.config"; then
+	echo "size-check: the option is on in the =n build" >&2
+	exit 1
+fi
+
+"$src/scripts/bloat-o-meter" "$out/before/vmlinux" "$out/after/vmlinux" |
+	tee "$out/bloat-o-meter.txt" | sed 's/^/# /'
+size "$out/before/vmlinux" "$out/after/vmlinux" | tee "$out/size.txt" | sed 's/^/# /'
+
+read -r tb db bb _ < <(sed -n 2p "$out/size.txt")
+read -r ta da ba _ < <(sed -n 3p "$out/size.txt")
+delta=$(awk '/^Total:/ { print $NF }' "$out/bloat-o-meter.txt")
+if [ "$tb" = "$ta" ] && [ "$db" = "$da" ] && [ "$bb" = "$ba" ] &&
+   grep -q 'up/down: 0/0 (0)' "$out/bloat-o-meter.txt"; then
+	echo "# size-check: =n: text $tb, data $db, bss $bb with and without the accounting"
+	echo "ok size.n_delta"
+else
+	echo "# size-check: =n: text $tb->$ta, data $db->$da, bss $bb->$ba, bloat-o-meter ${delta:-?}"
+	echo "not ok size.n_delta"
+	exit 1
+fi
