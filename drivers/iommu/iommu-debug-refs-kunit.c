@@ -172,6 +172,8 @@ static void iommu_debug_refs_test_errors(struct kunit *test)
 	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_OF_XLATE, &stats);
 	KUNIT_EXPECT_EQ(test, stats.calls, 1);
 	KUNIT_EXPECT_EQ(test, stats.errors, 1);
+	/* The failed call kept the reference it took */
+	KUNIT_EXPECT_EQ(test, stats.error_leaks, 1);
 	/* References are counted on the device, whoever the call was for */
 	KUNIT_EXPECT_EQ(test, stats.taken, 1);
 	KUNIT_EXPECT_EQ(test, stats.dropped, 1);

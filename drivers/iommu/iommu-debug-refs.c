@@ -41,6 +41,7 @@ struct iommu_debug_refs_stats {
 	u64 errors;
 	u64 taken;
 	u64 dropped;
+	u64 error_leaks;
 	const void *fn;
 	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
 };
@@ -109,10 +110,13 @@ void __iommu_debug_refs_count(struct device *dev, bool get)
 			}
 		}
 	}
-	if (cur && get)
+	if (cur && get) {
 		refs->site[cur->site].taken++;
-	else if (cur)
+		cur->taken++;
+	} else if (cur) {
 		refs->site[cur->site].dropped++;
+		cur->dropped++;
+	}
 	else if (get)
 		refs->other_taken++;
 	else
@@ -138,6 +142,8 @@ void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 	op->task = current;
 	op->site = site;
 	op->fn = fn;
+	op->taken = 0;
+	op->dropped = 0;
 	spin_lock_irq(&iommu_debug_refs_lock);
 	list_add(&op->node, &iommu_debug_refs_ops);
 	spin_unlock_irq(&iommu_debug_refs_lock);
@@ -167,7 +173,9 @@ iommu_debug_refs_find(const struct iommu_device *iommu,
  * @fwnode: firmware node of that instance, used when @iommu is NULL
  * @err: the callback's error code, 0 on success
  *
- * Counts the call, and the error if any, for the instance.
+ * Counts the call, and the error if any, for the instance. A failed call
+ * that took more references than it dropped leaked them: they count as
+ * error leaks.
  */
 void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 			     const struct iommu_device *iommu,
@@ -184,6 +192,8 @@ void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 		stats->calls++;
 		if (err)
 			stats->errors++;
+		if (err && op->taken > op->dropped)
+			stats->error_leaks += op->taken - op->dropped;
 		if (stats->fn != op->fn) {
 			stats->fn = op->fn;
 			snprintf(stats->fn_name, sizeof(stats->fn_name), "%ps",
@@ -231,6 +241,8 @@ static int iommu_debug_refs_show(struct seq_file *s, void *unused)
 		seq_printf(s, "%s.errors %llu\n", name, site[i].errors);
 		seq_printf(s, "%s.taken %llu\n", name, site[i].taken);
 		seq_printf(s, "%s.dropped %llu\n", name, site[i].dropped);
+		seq_printf(s, "%s.error_leaks %llu\n", name,
+			   site[i].error_leaks);
 	}
 	seq_printf(s, "other.taken %llu\n", other_taken);
 	seq_printf(s, "other.dropped %llu\n", other_dropped);

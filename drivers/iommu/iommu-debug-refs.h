@@ -34,6 +34,8 @@ enum iommu_debug_refs_site {
  * @task: task that runs the callback
  * @site: which callback
  * @fn: the driver function called
+ * @taken: references taken on watched devices by this call
+ * @dropped: references dropped on watched devices by this call
  *
  * Lives on the stack of the caller of the driver callback, between
  * iommu_debug_refs_op_begin() and iommu_debug_refs_op_end().
@@ -43,6 +45,8 @@ struct iommu_debug_refs_op {
 	struct task_struct *task;
 	enum iommu_debug_refs_site site;
 	const void *fn;
+	unsigned long taken;
+	unsigned long dropped;
 };
 
 void iommu_debug_refs_register(struct iommu_device *iommu,

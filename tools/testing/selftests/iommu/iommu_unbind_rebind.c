@@ -9,26 +9,20 @@
  * probes driverless clients again when an IOMMU registers; clients with a
  * driver bound are not probed again and are only reported).
  *
+ * With CONFIG_IOMMU_DEBUG_REFS, the IOMMU's reference counters are read
+ * before the first cycle and after the last: the reference count of its
+ * device must be back to the baseline, or the test fails with the growth
+ * per cycle and the driver callbacks that took and dropped references.
+ *
  * One KTAP result per IOMMU, named "unbind_rebind.<iommu>".  IOMMUs whose
  * driver cannot be unbound (suppress_bind_attrs) are skipped with the
  * reason.  Waits are bounded polls (-t MS, default 10000 ms).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
-#include "../kselftest.h"
+#include "iommu_refs.h"
 
-#define IOMMU_CLASS	"/sys/class/iommu"
 #define MAX_IOMMUS	64
 #define MAX_CLIENTS	2048
 
@@ -36,64 +30,10 @@ struct iommu_inst {
 	char name[NAME_MAX + 1];
 	char dev_name[NAME_MAX + 1];	/* device the driver is bound to */
 	char drv_path[PATH_MAX];	/* /sys/bus/.../drivers/<driver> */
+	char refs_dev[NAME_MAX + 1];	/* its directory in REFS_DIR, or "" */
 };
 
 static int cycles = 3;
-static int timeout_ms = 10000;
-
-static int read_link_base(const char *path, char *buf, size_t len)
-{
-	char target[PATH_MAX];
-	ssize_t n;
-
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = '\0';
-	snprintf(buf, len, "%s", strrchr(target, '/') + 1);
-	return 0;
-}
-
-static int write_str(const char *path, const char *val)
-{
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static bool exists(const char *path)
-{
-	struct stat st;
-
-	return !stat(path, &st);
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Poll until exists(path) == want; bounded by timeout_ms. */
-static int wait_for(const char *path, bool want)
-{
-	long end = now_ms() + timeout_ms;
-
-	while (exists(path) != want) {
-		if (now_ms() > end)
-			return -ETIMEDOUT;
-		usleep(10000);
-	}
-	return 0;
-}
 
 /* Clients of @inst that have no driver bound: those must come back. */
 static int driverless_clients(const struct iommu_inst *inst,
@@ -125,6 +65,31 @@ static int driverless_clients(const struct iommu_inst *inst,
 	return n;
 }
 
+/* The counters of @inst: those of its hardware device or sysfs parent. */
+static void find_refs(struct iommu_inst *inst)
+{
+	struct dirent *de;
+	struct refs r;
+	DIR *dir;
+
+	inst->refs_dev[0] = '\0';
+	dir = opendir(REFS_DIR);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.' || refs_read(de->d_name, &r))
+			continue;
+		if (!strcmp(refs_str(&r, "registered"), "1") &&
+		    (!strcmp(de->d_name, inst->dev_name) ||
+		     !strcmp(refs_str(&r, "parent"), inst->dev_name))) {
+			snprintf(inst->refs_dev, sizeof(inst->refs_dev), "%s",
+				 de->d_name);
+			break;
+		}
+	}
+	closedir(dir);
+}
+
 static int find_iommus(struct iommu_inst *insts, int max)
 {
 	struct dirent *de;
@@ -154,6 +119,7 @@ static int find_iommus(struct iommu_inst *insts, int max)
 				snprintf(inst->drv_path, sizeof(inst->drv_path),
 					 "/sys/bus/%s/drivers/%s", bus, drv);
 		}
+		find_refs(inst);
 		n++;
 	}
 	closedir(dir);
@@ -164,7 +130,8 @@ static void test_one(const struct iommu_inst *inst)
 {
 	static char clients[MAX_CLIENTS][NAME_MAX + 1];
 	char iommu_path[PATH_MAX], unbind[PATH_MAX], bind[PATH_MAX];
-	char name[NAME_MAX + 32];
+	char name[NAME_MAX + 32], msg[1024];
+	struct refs base, now;
 	int nclients, ret;
 
 	snprintf(name, sizeof(name), "unbind_rebind.%s", inst->name);
@@ -190,6 +157,18 @@ static void test_one(const struct iommu_inst *inst)
 	ksft_print_msg("%s: device %s, driver %s, %d driverless client(s), %d cycle(s)\n",
 		       inst->name, inst->dev_name, inst->drv_path, nclients,
 		       cycles);
+	if (inst->refs_dev[0] && refs_read(inst->refs_dev, &base))
+		inst = NULL;
+	if (!inst) {
+		ksft_test_result_code(KSFT_FAIL, name, "cannot read its counters");
+		return;
+	}
+	if (!inst->refs_dev[0])
+		ksft_print_msg("%s: no reference counters (%s): only unbind and rebind are checked\n",
+			       inst->name, refs_unavailable() ?: "not in " REFS_DIR);
+	else
+		ksft_print_msg("%s: counters in %s/%s, refcount %lld\n", inst->name,
+			       REFS_DIR, inst->refs_dev, refs_num(&base, "refcount"));
 
 	for (int c = 1; c <= cycles; c++) {
 		ret = write_str(unbind, inst->dev_name);
@@ -231,6 +210,20 @@ static void test_one(const struct iommu_inst *inst)
 				return;
 			}
 		}
+	}
+	if (inst->refs_dev[0]) {
+		ret = refs_check(inst->refs_dev, &base, cycles, &now, msg,
+				 sizeof(msg));
+		if (ret) {
+			ksft_test_result_code(KSFT_FAIL, name, "%s",
+					      ret < 0 ? strerror(-ret) : msg);
+			return;
+		}
+		ksft_print_msg("%s: balanced: refcount %lld, probe_device %lld calls, %lld taken, %lld dropped\n",
+			       inst->name, refs_num(&now, "refcount"),
+			       refs_site(&now, "probe_device", "calls"),
+			       refs_site(&now, "probe_device", "taken"),
+			       refs_site(&now, "probe_device", "dropped"));
 	}
 	ksft_test_result_code(KSFT_PASS, name, NULL);
 }

@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Test IOMMU driver: IOMMU instances and client devices described in device
+ * tree, on any architecture, with fault injection.
+ *
+ * At load, the module applies a device tree overlay that it generates: a
+ * "test-iommus" node holding @instances IOMMU nodes ("linux,test-iommu")
+ * and, for each of them, @clients client nodes whose "iommus" property
+ * points at it. The nodes are turned into platform devices under a parent
+ * device of the module, the driver binds to the IOMMU instances and the
+ * IOMMU core configures the clients through the real firmware path:
+ * of_iommu_configure() -> of_xlate() -> probe_device(), and release_device()
+ * when a client goes away or its IOMMU is unbound. The clients have no
+ * driver, so the core probes them again when their IOMMU comes back.
+ *
+ * of_xlate() and probe_device() look up the IOMMU device with
+ * of_find_device_by_node() as real drivers do. of_xlate() drops the
+ * reference at once; probe_device() keeps it for the client and
+ * release_device() drops it. Each instance can be told, through
+ * /sys/kernel/debug/test-iommu/<device>/inject, to get that wrong in the
+ * ways real drivers did. See Documentation/iommu/test-iommu.rst.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/debugfs.h>
+#include <linux/iommu.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/of.h>
+#include <linux/of_platform.h>
+#include <linux/platform_device.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+
+#define TEST_IOMMU_MAX_INSTANCES	4
+#define TEST_IOMMU_MAX_CLIENTS		1000
+/* An injected extra put never takes the IOMMU device below this count */
+#define TEST_IOMMU_REF_FLOOR		3
+
+static unsigned int instances = 2;
+module_param(instances, uint, 0444);
+MODULE_PARM_DESC(instances, "number of IOMMU instances (1-4, default 2)");
+
+static unsigned int clients = 4;
+module_param(clients, uint, 0444);
+MODULE_PARM_DESC(clients, "client devices per instance (0-1000, default 4)");
+
+enum test_iommu_inject {
+	TEST_IOMMU_INJECT_NONE,
+	TEST_IOMMU_INJECT_XLATE_LEAK,
+	TEST_IOMMU_INJECT_PROBE_LEAK,
+	TEST_IOMMU_INJECT_RELEASE_LEAK,
+	TEST_IOMMU_INJECT_PROBE_ERROR_LEAK,
+	TEST_IOMMU_INJECT_EXTRA_PUT,
+	TEST_IOMMU_INJECT_NR,
+};
+
+static const char * const test_iommu_inject_names[] = {
+	[TEST_IOMMU_INJECT_NONE] = "none",
+	[TEST_IOMMU_INJECT_XLATE_LEAK] = "xlate_leak",
+	[TEST_IOMMU_INJECT_PROBE_LEAK] = "probe_leak",
+	[TEST_IOMMU_INJECT_RELEASE_LEAK] = "release_leak",
+	[TEST_IOMMU_INJECT_PROBE_ERROR_LEAK] = "probe_error_leak",
+	[TEST_IOMMU_INJECT_EXTRA_PUT] = "extra_put",
+};
+
+/* Per instance, for the module's lifetime: survives unbind and rebind */
+struct test_iommu_inst {
+	struct device_node *np;
+	struct device *dev;		/* the instance's platform device */
+	struct dentry *dir;
+	struct mutex lock;		/* serialises changes of @inject */
+	enum test_iommu_inject inject;
+	atomic_t leaked;		/* references leaked, to give back */
+	atomic_t extra_puts;		/* references put too often, to retake */
+};
+
+/* Bound instance */
+struct test_iommu {
+	struct iommu_device iommu;
+	struct test_iommu_inst *inst;
+};
+
+/* Per probed client */
+struct test_iommu_client {
+	struct device *iommu_dev;	/* reference from probe_device() */
+};
+
+static struct test_iommu_inst test_iommu_insts[TEST_IOMMU_MAX_INSTANCES];
+static struct platform_device *test_iommu_parent;
+static struct dentry *test_iommu_dir;
+static int test_iommu_ovcs_id;
+
+static struct test_iommu_inst *test_iommu_inst_of(struct device_node *np)
+{
+	for (unsigned int i = 0; i < instances; i++)
+		if (test_iommu_insts[i].np == np)
+			return &test_iommu_insts[i];
+	return NULL;
+}
+
+static enum test_iommu_inject test_iommu_inject(struct test_iommu_inst *inst)
+{
+	return READ_ONCE(inst->inject);
+}
+
+static int test_iommu_attach_identity(struct iommu_domain *domain,
+				      struct device *dev,
+				      struct iommu_domain *old)
+{
+	return 0;
+}
+
+static const struct iommu_domain_ops test_iommu_identity_ops = {
+	.attach_dev = test_iommu_attach_identity,
+};
+
+static struct iommu_domain test_iommu_identity_domain = {
+	.type = IOMMU_DOMAIN_IDENTITY,
+	.ops = &test_iommu_identity_ops,
+};
+
+static int test_iommu_of_xlate(struct device *dev,
+			       const struct of_phandle_args *args)
+{
+	struct test_iommu_inst *inst = test_iommu_inst_of(args->np);
+	struct platform_device *pdev;
+	int ret;
+
+	if (!inst)
+		return -ENODEV;
+	/* As the real drivers do: find our own device */
+	pdev = of_find_device_by_node(args->np);
+	if (!pdev)
+		return -ENODEV;
+	ret = iommu_fwspec_add_ids(dev, args->args, args->args_count);
+	if (test_iommu_inject(inst) == TEST_IOMMU_INJECT_XLATE_LEAK)
+		atomic_inc(&inst->leaked);
+	else
+		put_device(&pdev->dev);
+	return ret;
+}
+
+static struct iommu_device *test_iommu_probe_device(struct device *dev)
+{
+	struct iommu_fwspec *fwspec = dev_iommu_fwspec_get(dev);
+	struct device_node *np = to_of_node(fwspec->iommu_fwnode);
+	struct test_iommu_client *client;
+	struct platform_device *pdev;
+	struct test_iommu *ti;
+
+	pdev = of_find_device_by_node(np);
+	if (!pdev)
+		return ERR_PTR(-ENODEV);
+	ti = platform_get_drvdata(pdev);
+	if (!ti) {
+		put_device(&pdev->dev);
+		return ERR_PTR(-ENODEV);
+	}
+
+	switch (test_iommu_inject(ti->inst)) {
+	case TEST_IOMMU_INJECT_PROBE_ERROR_LEAK:
+		/* An error path that forgets the put */
+		atomic_inc(&ti->inst->leaked);
+		return ERR_PTR(-ENODEV);
+	case TEST_IOMMU_INJECT_PROBE_LEAK:
+		/* A second lookup without its put */
+		if (of_find_device_by_node(np))
+			atomic_inc(&ti->inst->leaked);
+		break;
+	default:
+		break;
+	}
+
+	client = kzalloc(sizeof(*client), GFP_KERNEL);
+	if (!client) {
+		put_device(&pdev->dev);
+		return ERR_PTR(-ENOMEM);
+	}
+	client->iommu_dev = &pdev->dev;
+	dev_iommu_priv_set(dev, client);
+	return &ti->iommu;
+}
+
+static void test_iommu_release_device(struct device *dev)
+{
+	struct test_iommu_client *client = dev_iommu_priv_get(dev);
+	struct device *iommu_dev = client->iommu_dev;
+	struct test_iommu_inst *inst;
+
+	inst = test_iommu_inst_of(iommu_dev->of_node);
+	switch (inst ? test_iommu_inject(inst) : TEST_IOMMU_INJECT_NONE) {
+	case TEST_IOMMU_INJECT_RELEASE_LEAK:
+		atomic_inc(&inst->leaked);
+		break;
+	case TEST_IOMMU_INJECT_EXTRA_PUT:
+		/* Underflow, bounded so that the device is never freed */
+		if (kref_read(&iommu_dev->kobj.kref) > TEST_IOMMU_REF_FLOOR) {
+			atomic_inc(&inst->extra_puts);
+			put_device(iommu_dev);
+		}
+		fallthrough;
+	default:
+		put_device(iommu_dev);
+	}
+	kfree(client);
+}
+
+static const struct iommu_ops test_iommu_ops = {
+	.owner = THIS_MODULE,
+	.identity_domain = &test_iommu_identity_domain,
+	.probe_device = test_iommu_probe_device,
+	.release_device = test_iommu_release_device,
+	.device_group = generic_device_group,
+	.of_xlate = test_iommu_of_xlate,
+};
+
+static int test_iommu_probe(struct platform_device *pdev)
+{
+	struct device *dev = &pdev->dev;
+	struct test_iommu *ti;
+	int ret;
+
+	ti = devm_kzalloc(dev, sizeof(*ti), GFP_KERNEL);
+	if (!ti)
+		return -ENOMEM;
+	ti->inst = test_iommu_inst_of(dev->of_node);
+	if (!ti->inst)
+		return -ENODEV;
+	platform_set_drvdata(pdev, ti);
+
+	ret = iommu_device_sysfs_add(&ti->iommu, dev, NULL, "%s",
+				     dev_name(dev));
+	if (ret)
+		return ret;
+	ret = iommu_device_register(&ti->iommu, &test_iommu_ops, dev);
+	if (ret) {
+		iommu_device_sysfs_remove(&ti->iommu);
+		return ret;
+	}
+	return 0;
+}
+
+static void test_iommu_remove(struct platform_device *pdev)
+{
+	struct test_iommu *ti = platform_get_drvdata(pdev);
+
+	/* Clients are released while the sysfs device still exists */
+	iommu_device_unregister(&ti->iommu);
+	iommu_device_sysfs_remove(&ti->iommu);
+	platform_set_drvdata(pdev, NULL);
+}
+
+static const struct of_device_id test_iommu_of_match[] = {
+	{ .compatible = "linux,test-iommu" },
+	{}
+};
+MODULE_DEVICE_TABLE(of, test_iommu_of_match);
+
+static struct platform_driver test_iommu_driver = {
+	.driver = {
+		.name = "test-iommu",
+		.of_match_table = test_iommu_of_match,
+	},
+	.probe = test_iommu_probe,
+	.remove = test_iommu_remove,
+};
+
+/* Give back what the injections took or dropped: the clean state again */
+static void test_iommu_restore(struct test_iommu_inst *inst)
+{
+	int n;
+
+	for (n = atomic_xchg(&inst->leaked, 0); n > 0; n--)
+		put_device(inst->dev);
+	for (n = atomic_xchg(&inst->extra_puts, 0); n > 0; n--)
+		get_device(inst->dev);
+}
+
+static ssize_t test_iommu_inject_read(struct file *file, char __user *buf,
+				      size_t count, loff_t *ppos)
+{
+	struct test_iommu_inst *inst = file->private_data;
+	const char *name = test_iommu_inject_names[test_iommu_inject(inst)];
+	char tmp[32];
+	int len;
+
+	len = scnprintf(tmp, sizeof(tmp), "%s\n", name);
+	return simple_read_from_buffer(buf, count, ppos, tmp, len);
+}
+
+static ssize_t test_iommu_inject_write(struct file *file,
+				       const char __user *buf, size_t count,
+				       loff_t *ppos)
+{
+	struct test_iommu_inst *inst = file->private_data;
+	char tmp[32];
+	int mode;
+
+	if (count >= sizeof(tmp))
+		return -EINVAL;
+	if (copy_from_user(tmp, buf, count))
+		return -EFAULT;
+	tmp[count] = '\0';
+	mode = sysfs_match_string(test_iommu_inject_names, strim(tmp));
+	if (mode < 0)
+		return mode;
+
+	mutex_lock(&inst->lock);
+	WRITE_ONCE(inst->inject, mode);
+	/* Any write ends the previous injection's effects */
+	test_iommu_restore(inst);
+	mutex_unlock(&inst->lock);
+	return count;
+}
+
+static const struct file_operations test_iommu_inject_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = test_iommu_inject_read,
+	.write = test_iommu_inject_write,
+	.llseek = default_llseek,
+};
+
+/*
+ * A minimal flattened device tree writer for the overlay: the kernel's
+ * libfdt is not available to modules.
+ */
+struct test_iommu_fdt {
+	__be32 *buf;
+	size_t len, size;	/* in cells */
+	int err;
+};
+
+enum {
+	TEST_IOMMU_STR_COMPATIBLE = 0,
+	TEST_IOMMU_STR_TARGET_PATH = 11,
+	TEST_IOMMU_STR_IOMMU_CELLS = 23,
+	TEST_IOMMU_STR_PHANDLE = 36,
+	TEST_IOMMU_STR_IOMMUS = 44,
+};
+
+static const char test_iommu_fdt_strings[] =
+	"compatible\0target-path\0#iommu-cells\0phandle\0iommus";
+
+static void test_iommu_fdt_put(struct test_iommu_fdt *f, const void *data,
+			       size_t bytes)
+{
+	size_t cells = DIV_ROUND_UP(bytes, 4);
+
+	if (f->err)
+		return;
+	if (f->len + cells > f->size) {
+		size_t size = max(f->size * 2, f->len + cells + 1024);
+		__be32 *buf = kvrealloc(f->buf, size * 4, GFP_KERNEL);
+
+		if (!buf) {
+			f->err = -ENOMEM;
+			return;
+		}
+		f->buf = buf;
+		f->size = size;
+	}
+	f->buf[f->len + cells - 1] = 0;
+	memcpy(&f->buf[f->len], data, bytes);
+	f->len += cells;
+}
+
+static void test_iommu_fdt_cell(struct test_iommu_fdt *f, u32 val)
+{
+	__be32 cell = cpu_to_be32(val);
+
+	test_iommu_fdt_put(f, &cell, 4);
+}
+
+static void test_iommu_fdt_begin(struct test_iommu_fdt *f, const char *name)
+{
+	test_iommu_fdt_cell(f, 1);	/* FDT_BEGIN_NODE */
+	test_iommu_fdt_put(f, name, strlen(name) + 1);
+}
+
+static void test_iommu_fdt_end(struct test_iommu_fdt *f)
+{
+	test_iommu_fdt_cell(f, 2);	/* FDT_END_NODE */
+}
+
+static void test_iommu_fdt_prop(struct test_iommu_fdt *f, u32 name,
+				const void *val, size_t len)
+{
+	test_iommu_fdt_cell(f, 3);	/* FDT_PROP */
+	test_iommu_fdt_cell(f, len);
+	test_iommu_fdt_cell(f, name);
+	test_iommu_fdt_put(f, val, len);
+}
+
+static void test_iommu_fdt_str(struct test_iommu_fdt *f, u32 name,
+			       const char *s)
+{
+	test_iommu_fdt_prop(f, name, s, strlen(s) + 1);
+}
+
+static void test_iommu_fdt_u32s(struct test_iommu_fdt *f, u32 name,
+				u32 a, u32 b, int n)
+{
+	__be32 val[2] = { cpu_to_be32(a), cpu_to_be32(b) };
+
+	test_iommu_fdt_prop(f, name, val, n * 4);
+}
+
+/* The nodes, or with fixups the matching __local_fixups__ entries */
+static void test_iommu_fdt_nodes(struct test_iommu_fdt *f, bool fixups)
+{
+	char name[32];
+
+	test_iommu_fdt_begin(f, "test-iommus");
+	if (!fixups)
+		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
+				   "linux,test-iommu-bus");
+	for (int i = 0; i < instances && !fixups; i++) {
+		snprintf(name, sizeof(name), "iommu%d", i);
+		test_iommu_fdt_begin(f, name);
+		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
+				   "linux,test-iommu");
+		test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMU_CELLS, 1, 0, 1);
+		test_iommu_fdt_u32s(f, TEST_IOMMU_STR_PHANDLE, i + 1, 0, 1);
+		test_iommu_fdt_end(f);
+	}
+	for (int i = 0; i < instances; i++) {
+		for (int c = 0; c < clients; c++) {
+			snprintf(name, sizeof(name), "client%d-%d", i, c);
+			test_iommu_fdt_begin(f, name);
+			if (fixups) {
+				/* offset of the phandle in "iommus" */
+				test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMUS,
+						    0, 0, 1);
+			} else {
+				test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
+						   "linux,test-iommu-client");
+				test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMUS,
+						    i + 1, c, 2);
+			}
+			test_iommu_fdt_end(f);
+		}
+	}
+	test_iommu_fdt_end(f);
+}
+
+static void *test_iommu_build_overlay(u32 *size)
+{
+	struct test_iommu_fdt f = {};
+	size_t strings, structs;
+	__be32 *hdr;
+
+	/* Header (10 cells) and an empty memory reservation map (4 cells) */
+	for (int i = 0; i < 14; i++)
+		test_iommu_fdt_cell(&f, 0);
+
+	test_iommu_fdt_begin(&f, "");
+	test_iommu_fdt_begin(&f, "fragment@0");
+	test_iommu_fdt_str(&f, TEST_IOMMU_STR_TARGET_PATH, "/");
+	test_iommu_fdt_begin(&f, "__overlay__");
+	test_iommu_fdt_nodes(&f, false);
+	test_iommu_fdt_end(&f);
+	test_iommu_fdt_end(&f);
+	test_iommu_fdt_begin(&f, "__local_fixups__");
+	test_iommu_fdt_begin(&f, "fragment@0");
+	test_iommu_fdt_begin(&f, "__overlay__");
+	test_iommu_fdt_nodes(&f, true);
+	test_iommu_fdt_end(&f);
+	test_iommu_fdt_end(&f);
+	test_iommu_fdt_end(&f);
+	test_iommu_fdt_end(&f);
+	test_iommu_fdt_cell(&f, 9);	/* FDT_END */
+	structs = f.len - 14;
+	test_iommu_fdt_put(&f, test_iommu_fdt_strings,
+			   sizeof(test_iommu_fdt_strings));
+	strings = sizeof(test_iommu_fdt_strings);
+	if (f.err) {
+		kvfree(f.buf);
+		return NULL;
+	}
+
+	hdr = f.buf;
+	hdr[0] = cpu_to_be32(0xd00dfeed);		/* magic */
+	hdr[1] = cpu_to_be32(f.len * 4);		/* totalsize */
+	hdr[2] = cpu_to_be32(14 * 4);			/* off_dt_struct */
+	hdr[3] = cpu_to_be32((14 + structs) * 4);	/* off_dt_strings */
+	hdr[4] = cpu_to_be32(10 * 4);			/* off_mem_rsvmap */
+	hdr[5] = cpu_to_be32(17);			/* version */
+	hdr[6] = cpu_to_be32(16);			/* last_comp_version */
+	hdr[8] = cpu_to_be32(strings);			/* size_dt_strings */
+	hdr[9] = cpu_to_be32(structs * 4);		/* size_dt_struct */
+	*size = f.len * 4;
+	return f.buf;
+}
+
+static void test_iommu_put_insts(void)
+{
+	for (int i = 0; i < TEST_IOMMU_MAX_INSTANCES; i++) {
+		struct test_iommu_inst *inst = &test_iommu_insts[i];
+
+		if (inst->dev)
+			test_iommu_restore(inst);
+		put_device(inst->dev);
+		inst->dev = NULL;
+		of_node_put(inst->np);
+		inst->np = NULL;
+	}
+}
+
+static int test_iommu_find_insts(struct device_node *bus)
+{
+	char name[32];
+
+	for (int i = 0; i < instances; i++) {
+		struct test_iommu_inst *inst = &test_iommu_insts[i];
+
+		snprintf(name, sizeof(name), "iommu%d", i);
+		inst->np = of_get_child_by_name(bus, name);
+		if (!inst->np)
+			return -ENODEV;
+		mutex_init(&inst->lock);
+	}
+	return 0;
+}
+
+static int test_iommu_debugfs_init(void)
+{
+	test_iommu_dir = debugfs_create_dir("test-iommu", NULL);
+	for (int i = 0; i < instances; i++) {
+		struct test_iommu_inst *inst = &test_iommu_insts[i];
+		struct platform_device *pdev;
+
+		pdev = of_find_device_by_node(inst->np);
+		if (!pdev)
+			return -ENODEV;
+		inst->dev = &pdev->dev;
+		inst->dir = debugfs_create_dir(dev_name(inst->dev),
+					       test_iommu_dir);
+		debugfs_create_file("inject", 0600, inst->dir, inst,
+				    &test_iommu_inject_fops);
+		debugfs_create_atomic_t("leaked", 0400, inst->dir,
+					&inst->leaked);
+		debugfs_create_atomic_t("extra_puts", 0400, inst->dir,
+					&inst->extra_puts);
+	}
+	return 0;
+}
+
+static int __init test_iommu_init(void)
+{
+	struct device_node *bus;
+	void *fdt;
+	u32 size;
+	int ret;
+
+	if (!instances || instances > TEST_IOMMU_MAX_INSTANCES ||
+	    clients > TEST_IOMMU_MAX_CLIENTS) {
+		pr_err("instances must be 1-%d and clients 0-%d\n",
+		       TEST_IOMMU_MAX_INSTANCES, TEST_IOMMU_MAX_CLIENTS);
+		return -EINVAL;
+	}
+
+	ret = platform_driver_register(&test_iommu_driver);
+	if (ret)
+		return ret;
+
+	fdt = test_iommu_build_overlay(&size);
+	if (!fdt) {
+		ret = -ENOMEM;
+		goto err_driver;
+	}
+	ret = of_overlay_fdt_apply(fdt, size, &test_iommu_ovcs_id, NULL);
+	kvfree(fdt);
+	if (ret) {
+		pr_err("cannot apply the overlay: %d\n", ret);
+		goto err_overlay;
+	}
+
+	bus = of_find_node_by_path("/test-iommus");
+	if (!bus) {
+		ret = -ENODEV;
+		goto err_overlay;
+	}
+	ret = test_iommu_find_insts(bus);
+	if (ret)
+		goto err_bus;
+
+	test_iommu_parent = platform_device_register_simple("test-iommus",
+							    PLATFORM_DEVID_NONE,
+							    NULL, 0);
+	if (IS_ERR(test_iommu_parent)) {
+		ret = PTR_ERR(test_iommu_parent);
+		goto err_bus;
+	}
+	/* Instances first: their nodes come first */
+	ret = of_platform_populate(bus, NULL, NULL, &test_iommu_parent->dev);
+	if (ret)
+		goto err_populate;
+	ret = test_iommu_debugfs_init();
+	if (ret)
+		goto err_populate;
+	of_node_put(bus);
+	pr_info("%u instance(s), %u client(s) each\n", instances, clients);
+	return 0;
+
+err_populate:
+	debugfs_remove_recursive(test_iommu_dir);
+	test_iommu_put_insts();
+	of_platform_depopulate(&test_iommu_parent->dev);
+	platform_device_unregister(test_iommu_parent);
+err_bus:
+	test_iommu_put_insts();
+	of_node_put(bus);
+err_overlay:
+	if (test_iommu_ovcs_id)
+		of_overlay_remove(&test_iommu_ovcs_id);
+err_driver:
+	platform_driver_unregister(&test_iommu_driver);
+	return ret;
+}
+module_init(test_iommu_init);
+
+static void __exit test_iommu_exit(void)
+{
+	debugfs_remove_recursive(test_iommu_dir);
+	test_iommu_put_insts();
+	of_platform_depopulate(&test_iommu_parent->dev);
+	platform_device_unregister(test_iommu_parent);
+	of_overlay_remove(&test_iommu_ovcs_id);
+	platform_driver_unregister(&test_iommu_driver);
+}
+module_exit(test_iommu_exit);
+
+MODULE_DESCRIPTION("Test IOMMU driver with device tree instances and fault injection");
+MODULE_LICENSE("GPL");

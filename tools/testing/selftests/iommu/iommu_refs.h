@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers of the IOMMU unbind/rebind selftests: sysfs writes and bounded
+ * polls, and the counters of CONFIG_IOMMU_DEBUG_REFS
+ * (/sys/kernel/debug/iommu/refs/<device>/counters, one "key value" per
+ * line, see Documentation/iommu/debug-refs.rst).
+ */
+#ifndef __SELFTESTS_IOMMU_REFS_H
+#define __SELFTESTS_IOMMU_REFS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "../kselftest.h"
+
+#define IOMMU_CLASS	"/sys/class/iommu"
+#define REFS_DIR	"/sys/kernel/debug/iommu/refs"
+#define REFS_MAX_KEYS	64
+/* Deferred puts (device links released from a workqueue) settle in this */
+#define REFS_SETTLE_MS	2000
+
+static int timeout_ms = 10000;
+
+static const char * const refs_sites[] = {
+	"of_xlate", "probe_device", "release_device",
+};
+
+struct refs {
+	int n;
+	struct {
+		char key[48];
+		char val[112];
+	} kv[REFS_MAX_KEYS];
+};
+
+static inline int read_link_base(const char *path, char *buf, size_t len)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	snprintf(buf, len, "%s", strrchr(target, '/') + 1);
+	return 0;
+}
+
+static inline int write_str(const char *path, const char *val)
+{
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static inline bool exists(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st);
+}
+
+static inline long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Poll until exists(path) == want; bounded by timeout_ms. */
+static inline int wait_for(const char *path, bool want)
+{
+	long end = now_ms() + timeout_ms;
+
+	while (exists(path) != want) {
+		if (now_ms() > end)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static inline bool debugfs_mounted(void)
+{
+	char line[512];
+	bool found = false;
+	FILE *f;
+
+	f = fopen("/proc/mounts", "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, " /sys/kernel/debug debugfs ");
+	fclose(f);
+	return found;
+}
+
+/*
+ * Why the counters cannot be used, or NULL when they can: the test is
+ * skipped with this reason.
+ */
+static inline const char *refs_unavailable(void)
+{
+	if (geteuid())
+		return "must be root to read debugfs";
+	if (!debugfs_mounted())
+		return "debugfs is not mounted on /sys/kernel/debug";
+	if (!exists(REFS_DIR))
+		return "no " REFS_DIR ": kernel without CONFIG_IOMMU_DEBUG_REFS";
+	return NULL;
+}
+
+/* Read the counters of IOMMU device @dev: 0, or -errno. */
+static inline int refs_read(const char *dev, struct refs *r)
+{
+	char path[PATH_MAX], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), REFS_DIR "/%s/counters", dev);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	r->n = 0;
+	while (r->n < REFS_MAX_KEYS && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%47s %111[^\n]", r->kv[r->n].key,
+			   r->kv[r->n].val) == 2)
+			r->n++;
+	}
+	fclose(f);
+	return r->n ? 0 : -ENODATA;
+}
+
+static inline const char *refs_str(const struct refs *r, const char *key)
+{
+	for (int i = 0; i < r->n; i++)
+		if (!strcmp(r->kv[i].key, key))
+			return r->kv[i].val;
+	return "";
+}
+
+static inline long long refs_num(const struct refs *r, const char *key)
+{
+	return atoll(refs_str(r, key));
+}
+
+static inline long long refs_site(const struct refs *r, const char *site,
+				  const char *counter)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%s.%s", site, counter);
+	return refs_num(r, key);
+}
+
+/* References a site holds: taken minus dropped */
+static inline long long refs_net(const struct refs *r, const char *site)
+{
+	return refs_site(r, site, "taken") - refs_site(r, site, "dropped");
+}
+
+/*
+ * The verdict: after @cycles bind cycles the device's reference count (and
+ * its sysfs parent's, when the same parent is watched) must be back to
+ * @base. Waits up to REFS_SETTLE_MS for deferred puts. On a mismatch,
+ * fills @msg with the counts and, per site, what changed per cycle, and
+ * returns 1; returns 0 when balanced, -errno when unreadable. @now gets
+ * the last counters read.
+ */
+static inline int refs_check(const char *dev, const struct refs *base,
+			     int cycles, struct refs *now, char *msg,
+			     size_t len)
+{
+	long end = now_ms() + REFS_SETTLE_MS;
+	long long rc, prc = 0;
+	bool parent;
+	size_t off;
+	int ret;
+
+	for (;;) {
+		ret = refs_read(dev, now);
+		if (ret)
+			return ret;
+		parent = strcmp(refs_str(base, "parent"), "-") &&
+			 !strcmp(refs_str(base, "parent"), refs_str(now, "parent"));
+		rc = refs_num(now, "refcount") - refs_num(base, "refcount");
+		if (parent)
+			prc = refs_num(now, "parent_refcount") -
+			      refs_num(base, "parent_refcount");
+		if (!rc && !prc)
+			return 0;
+		if (now_ms() > end)
+			break;
+		usleep(20000);
+	}
+
+	off = snprintf(msg, len, "%s", rc < 0 || prc < 0 ? "underflow: " : "leak: ");
+	if (rc)
+		off += snprintf(msg + off, len - off, "refcount %lld -> %lld (%+.1f per cycle)",
+				refs_num(base, "refcount"), refs_num(now, "refcount"),
+				(double)rc / cycles);
+	if (prc)
+		off += snprintf(msg + off, len - off, "%sparent %s refcount %+.1f per cycle",
+				rc ? ", " : "", refs_str(now, "parent"),
+				(double)prc / cycles);
+	for (int s = 0; s < 3 && off < len; s++) {
+		const char *site = refs_sites[s];
+		long long dt = refs_site(now, site, "taken") - refs_site(base, site, "taken");
+		long long dd = refs_site(now, site, "dropped") - refs_site(base, site, "dropped");
+		long long de = refs_site(now, site, "error_leaks") -
+			       refs_site(base, site, "error_leaks");
+		char key[64];
+
+		if (dt == dd && !de)
+			continue;
+		snprintf(key, sizeof(key), "%s.fn", site);
+		off += snprintf(msg + off, len - off,
+				"; %s (%s): taken %+.1f dropped %+.1f per cycle",
+				site, refs_str(now, key), (double)dt / cycles,
+				(double)dd / cycles);
+		if (de && off < len)
+			off += snprintf(msg + off, len - off,
+					", %+.1f leaked by failed calls", (double)de / cycles);
+	}
+	return 1;
+}
+
+#endif /* __SELFTESTS_IOMMU_REFS_H */

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Prove that the IOMMU reference accounting catches leaks, with the test
+ * IOMMU driver (CONFIG_TEST_IOMMU, module test-iommu).
+ *
+ * Loads the module with two instances of a few clients each, and:
+ *  - test_iommu.clean: unbinds and rebinds both instances N times (-n N,
+ *    default 3); both must stay balanced;
+ *  - test_iommu.<mode>: for each fault the driver can inject, injects it
+ *    in the first instance only, cycles both instances, and passes only
+ *    when the first instance's counters show the fault at the right site
+ *    (compared with the clean run) and the second instance stays balanced;
+ *    then ends the injection, which gives back the leaked references, and
+ *    checks the reference count is back;
+ *  - test_iommu.reload: loads and unloads the module 20 times; each load
+ *    must create the instances and their counters, each unload remove them.
+ *
+ * Skips, with the reason, when not root, without debugfs, without
+ * CONFIG_IOMMU_DEBUG_REFS or without the module.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+#include "iommu_refs.h"
+
+#define MODULE_NAME	"test_iommu"
+#define MODULE_FILE	"test-iommu.ko"
+#define MODULE_PARAMS	"instances=2 clients=4"
+#define CLIENTS		4
+#define DRIVER		"/sys/bus/platform/drivers/test-iommu"
+#define INJECT_DIR	"/sys/kernel/debug/test-iommu"
+#define RELOADS		20
+
+enum site { XLATE, PROBE, RELEASE };
+
+struct scenario {
+	const char *mode;
+	enum site site;		/* where the fault must show */
+	int sign;		/* +1 leak, -1 underflow */
+	bool error_path;	/* counted as leaked by failed calls */
+	bool clients_back;	/* clients are probed again after bind */
+};
+
+static const struct scenario scenarios[] = {
+	{ "xlate_leak", XLATE, 1, false, true },
+	{ "probe_leak", PROBE, 1, false, true },
+	{ "release_leak", RELEASE, 1, false, true },
+	{ "probe_error_leak", PROBE, 1, true, false },
+	{ "extra_put", RELEASE, -1, false, true },
+};
+
+static int cycles = 3;
+static char module_path[PATH_MAX];
+static char insts[2][NAME_MAX + 1];
+/* Clean per-cycle net of each site, per instance */
+static double clean_net[2][3];
+
+static bool find_module(const char *dir, int depth)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!strcmp(de->d_name, MODULE_FILE)) {
+			snprintf(module_path, sizeof(module_path), "%s", path);
+			found = true;
+		} else if (de->d_type == DT_DIR && depth < 8) {
+			found = find_module(path, depth + 1);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int load(void)
+{
+	int fd, ret;
+
+	fd = open(module_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, MODULE_PARAMS, 0);
+	ret = ret ? -errno : 0;
+	close(fd);
+	if (!ret)
+		ret = wait_for(INJECT_DIR, true);
+	return ret;
+}
+
+static int unload(void)
+{
+	long end = now_ms() + timeout_ms;
+
+	while (syscall(SYS_delete_module, MODULE_NAME, O_NONBLOCK)) {
+		if (errno != EAGAIN && errno != EBUSY)
+			return -errno;
+		if (now_ms() > end)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static int find_insts(void)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(INJECT_DIR);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < 2) {
+		if (de->d_name[0] != '.')
+			snprintf(insts[n++], NAME_MAX + 1, "%s", de->d_name);
+	}
+	closedir(d);
+	if (n == 2 && strcmp(insts[0], insts[1]) > 0) {
+		char tmp[NAME_MAX + 1];
+
+		memcpy(tmp, insts[0], sizeof(tmp));
+		memcpy(insts[0], insts[1], sizeof(tmp));
+		memcpy(insts[1], tmp, sizeof(tmp));
+	}
+	return n == 2 ? 0 : -ENODEV;
+}
+
+static int count_clients(const char *inst)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", inst);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static int set_inject(const char *inst, const char *mode)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), INJECT_DIR "/%s/inject", inst);
+	return write_str(path, mode);
+}
+
+/* One unbind/bind cycle of both instances; @err names what failed. */
+static int cycle(bool clients_back, char *err, size_t len)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), IOMMU_CLASS "/%s", insts[i]);
+		ret = write_str(DRIVER "/unbind", insts[i]);
+		if (!ret)
+			ret = wait_for(path, false);
+		if (!ret)
+			ret = write_str(DRIVER "/bind", insts[i]);
+		if (!ret)
+			ret = wait_for(path, true);
+		if (ret) {
+			snprintf(err, len, "unbind/bind %s: %s", insts[i], strerror(-ret));
+			return ret;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		int want = i == 0 && !clients_back ? 0 : CLIENTS;
+		long end = now_ms() + timeout_ms;
+
+		while (count_clients(insts[i]) != want) {
+			if (now_ms() > end) {
+				snprintf(err, len, "%s: %d clients, expected %d",
+					 insts[i], count_clients(insts[i]), want);
+				return -ETIMEDOUT;
+			}
+			usleep(10000);
+		}
+	}
+	return 0;
+}
+
+static int snapshot(struct refs *r, char *err, size_t len)
+{
+	for (int i = 0; i < 2; i++) {
+		int ret = refs_read(insts[i], &r[i]);
+
+		if (ret) {
+			snprintf(err, len, "counters of %s: %s", insts[i], strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void test_clean(void)
+{
+	struct refs base[2], now[2];
+	char msg[1024];
+	int ret;
+
+	ret = snapshot(base, msg, sizeof(msg));
+	for (int c = 0; !ret && c < cycles; c++)
+		ret = cycle(true, msg, sizeof(msg));
+	for (int i = 0; !ret && i < 2; i++) {
+		ret = refs_check(insts[i], &base[i], cycles, &now[i], msg, sizeof(msg));
+		if (ret > 0)
+			ksft_print_msg("%s: %s\n", insts[i], msg);
+		for (int s = 0; !ret && s < 3; s++)
+			clean_net[i][s] = (double)(refs_net(&now[i], refs_sites[s]) -
+						   refs_net(&base[i], refs_sites[s])) / cycles;
+		if (!ret)
+			ksft_print_msg("%s: balanced over %d cycles: refcount %lld, probe_device %lld calls\n",
+				       insts[i], cycles, refs_num(&now[i], "refcount"),
+				       refs_site(&now[i], "probe_device", "calls"));
+	}
+	ksft_test_result_code(ret ? KSFT_FAIL : KSFT_PASS, "test_iommu.clean",
+			      ret ? "%s" : NULL, msg);
+}
+
+static void test_scenario(const struct scenario *sc)
+{
+	const char *site = refs_sites[sc->site];
+	struct refs base[2], now[2], after;
+	char msg[1024] = "", name[64];
+	double growth, err_growth;
+	int ret;
+
+	snprintf(name, sizeof(name), "test_iommu.%s", sc->mode);
+	ret = snapshot(base, msg, sizeof(msg));
+	if (!ret)
+		ret = set_inject(insts[0], sc->mode);
+	for (int c = 0; !ret && c < cycles; c++)
+		ret = cycle(sc->clients_back, msg, sizeof(msg));
+	if (ret) {
+		set_inject(insts[0], "none");
+		ksft_test_result_code(KSFT_FAIL, name, "%s", msg);
+		return;
+	}
+
+	/* The faulty instance: the detector must report it */
+	ret = refs_check(insts[0], &base[0], cycles, &now[0], msg, sizeof(msg));
+	if (ret <= 0) {
+		set_inject(insts[0], "none");
+		ksft_test_result_code(KSFT_FAIL, name, "%s: %s", insts[0],
+				      ret ? strerror(-ret) : "not detected: refcount back to baseline");
+		return;
+	}
+	ksft_print_msg("%s: detected: %s\n", insts[0], msg);
+
+	/* At the right site */
+	growth = (double)(refs_net(&now[0], site) - refs_net(&base[0], site)) / cycles -
+		 clean_net[0][sc->site];
+	err_growth = (double)(refs_site(&now[0], site, "error_leaks") -
+			      refs_site(&base[0], site, "error_leaks")) / cycles;
+	if (sc->error_path ? err_growth <= 0 : growth * sc->sign <= 0) {
+		set_inject(insts[0], "none");
+		ksft_test_result_code(KSFT_FAIL, name,
+				      "%s: %s holds %+.1f per cycle against the clean run, %+.1f leaked by failed calls",
+				      insts[0], site, growth, err_growth);
+		return;
+	}
+	for (int s = 0; s < 3 && !sc->error_path; s++) {
+		double other = (double)(refs_net(&now[0], refs_sites[s]) -
+					refs_net(&base[0], refs_sites[s])) / cycles -
+			       clean_net[0][s];
+
+		if (s != sc->site && other) {
+			set_inject(insts[0], "none");
+			ksft_test_result_code(KSFT_FAIL, name, "%s: wrong site %s also changed %+.1f",
+					      insts[0], refs_sites[s], other);
+			return;
+		}
+	}
+
+	/* Not the other instance */
+	ret = refs_check(insts[1], &base[1], cycles, &now[1], msg, sizeof(msg));
+	if (ret) {
+		set_inject(insts[0], "none");
+		ksft_test_result_code(KSFT_FAIL, name, "%s, not injected: %s", insts[1],
+				      ret < 0 ? strerror(-ret) : msg);
+		return;
+	}
+
+	/* Ending the injection gives back the references */
+	ret = set_inject(insts[0], "none");
+	if (!ret && !sc->clients_back)
+		ret = cycle(true, msg, sizeof(msg));
+	if (!ret)
+		ret = refs_read(insts[0], &after);
+	if (ret || refs_num(&after, "refcount") != refs_num(&base[0], "refcount")) {
+		ksft_test_result_code(KSFT_FAIL, name, "%s: not restored: refcount %lld, was %lld",
+				      insts[0], ret ? -1LL : refs_num(&after, "refcount"),
+				      refs_num(&base[0], "refcount"));
+		return;
+	}
+	ksft_test_result_code(KSFT_PASS, name, NULL);
+}
+
+static void test_reload(void)
+{
+	char path[PATH_MAX];
+	int ret = 0, i;
+
+	for (i = 0; !ret && i < RELOADS; i++) {
+		ret = load();
+		if (!ret)
+			ret = find_insts();
+		if (!ret) {
+			snprintf(path, sizeof(path), REFS_DIR "/%s", insts[0]);
+			ret = exists(path) ? 0 : -ENOENT;
+		}
+		if (!ret)
+			ret = unload();
+		if (!ret)
+			ret = exists(INJECT_DIR) || exists(path) ? -EEXIST : 0;
+	}
+	ksft_test_result_code(ret ? KSFT_FAIL : KSFT_PASS, "test_iommu.reload",
+			      ret ? "load/unload %d: %s" : NULL, i, strerror(-ret));
+}
+
+int main(int argc, char *argv[])
+{
+	const char *why;
+	struct utsname u;
+	char dir[PATH_MAX];
+	int opt, ret;
+
+	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+		switch (opt) {
+		case 'n':
+			cycles = atoi(optarg);
+			break;
+		case 't':
+			timeout_ms = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms]\n", argv[0]);
+			return KSFT_FAIL;
+		}
+	}
+	if (cycles < 1 || timeout_ms < 1)
+		ksft_exit_fail_msg("-n and -t must be positive\n");
+
+	why = refs_unavailable();
+	if (why)
+		ksft_exit_skip("%s\n", why);
+	if (exists("/sys/module/" MODULE_NAME))
+		ksft_exit_skip("%s is already loaded: unload it first\n", MODULE_NAME);
+	uname(&u);
+	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
+	if (!find_module(dir, 0))
+		ksft_exit_skip("no %s in %s: kernel without CONFIG_TEST_IOMMU=m\n",
+			       MODULE_FILE, dir);
+
+	ksft_print_header();
+	ksft_set_plan(2 + sizeof(scenarios) / sizeof(scenarios[0]));
+	ret = load();
+	if (!ret)
+		ret = find_insts();
+	if (ret)
+		ksft_exit_fail_msg("loading %s: %s\n", module_path, strerror(-ret));
+	ksft_print_msg("%s loaded (%s): instances %s and %s\n", module_path,
+		       MODULE_PARAMS, insts[0], insts[1]);
+
+	test_clean();
+	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+		test_scenario(&scenarios[i]);
+	ret = unload();
+	if (ret)
+		ksft_exit_fail_msg("unloading %s: %s\n", MODULE_NAME, strerror(-ret));
+	test_reload();
+	ksft_finished();
+}
