@@ -37,8 +37,6 @@
 
 #define TEST_IOMMU_MAX_INSTANCES	4
 #define TEST_IOMMU_MAX_CLIENTS		1000
-/* An injected extra put never takes the IOMMU device below this count */
-#define TEST_IOMMU_REF_FLOOR		3
 
 static unsigned int instances = 2;
 module_param(instances, uint, 0444);
@@ -75,7 +73,8 @@ struct test_iommu_inst {
 	struct mutex lock;		/* serialises changes of @inject */
 	enum test_iommu_inject inject;
 	atomic_t leaked;		/* references leaked, to give back */
-	atomic_t extra_puts;		/* references put too often, to retake */
+	atomic_t extra_puts;		/* references put too often */
+	atomic_t reserve;		/* reference taken for the extra put */
 };
 
 /* Bound instance */
@@ -197,8 +196,11 @@ static void test_iommu_release_device(struct device *dev)
 		atomic_inc(&inst->leaked);
 		break;
 	case TEST_IOMMU_INJECT_EXTRA_PUT:
-		/* Underflow, bounded so that the device is never freed */
-		if (kref_read(&iommu_dev->kobj.kref) > TEST_IOMMU_REF_FLOOR) {
+		/*
+		 * One put too many, once: it drops the reference taken when
+		 * the injection was set, so the device is never freed.
+		 */
+		if (atomic_xchg(&inst->reserve, 0)) {
 			atomic_inc(&inst->extra_puts);
 			put_device(iommu_dev);
 		}
@@ -212,6 +214,8 @@ static void test_iommu_release_device(struct device *dev)
 static const struct iommu_ops test_iommu_ops = {
 	.owner = THIS_MODULE,
 	.identity_domain = &test_iommu_identity_domain,
+	/* Identity only: no translation to test */
+	.default_domain = &test_iommu_identity_domain,
 	.probe_device = test_iommu_probe_device,
 	.release_device = test_iommu_release_device,
 	.device_group = generic_device_group,
@@ -269,15 +273,17 @@ static struct platform_driver test_iommu_driver = {
 	.remove = test_iommu_remove,
 };
 
-/* Give back what the injections took or dropped: the clean state again */
+/* Give back what the injections took: the clean state again */
 static void test_iommu_restore(struct test_iommu_inst *inst)
 {
 	int n;
 
 	for (n = atomic_xchg(&inst->leaked, 0); n > 0; n--)
 		put_device(inst->dev);
-	for (n = atomic_xchg(&inst->extra_puts, 0); n > 0; n--)
-		get_device(inst->dev);
+	/* The extra put dropped the reserve; an unused one goes now */
+	if (atomic_xchg(&inst->reserve, 0))
+		put_device(inst->dev);
+	atomic_set(&inst->extra_puts, 0);
 }
 
 static ssize_t test_iommu_inject_read(struct file *file, char __user *buf,
@@ -310,9 +316,14 @@ static ssize_t test_iommu_inject_write(struct file *file,
 		return mode;
 
 	mutex_lock(&inst->lock);
-	WRITE_ONCE(inst->inject, mode);
+	WRITE_ONCE(inst->inject, TEST_IOMMU_INJECT_NONE);
 	/* Any write ends the previous injection's effects */
 	test_iommu_restore(inst);
+	if (mode == TEST_IOMMU_INJECT_EXTRA_PUT) {
+		get_device(inst->dev);
+		atomic_set(&inst->reserve, 1);
+	}
+	WRITE_ONCE(inst->inject, mode);
 	mutex_unlock(&inst->lock);
 	return count;
 }
@@ -589,7 +600,7 @@ static int __init test_iommu_init(void)
 	if (ret)
 		goto err_bus;
 
-	test_iommu_parent = platform_device_register_simple("test-iommus",
+	test_iommu_parent = platform_device_register_simple("test-iommu-parent",
 							    PLATFORM_DEVID_NONE,
 							    NULL, 0);
 	if (IS_ERR(test_iommu_parent)) {

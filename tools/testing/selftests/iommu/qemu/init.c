@@ -111,6 +111,8 @@ static void mount_filesystems(void)
 		fatal("mount sysfs");
 	if (mount("none", "/tmp", "tmpfs", 0, NULL))
 		fatal("mount tmpfs");
+	/* As on any system: shells need it for process substitution. */
+	symlink("/proc/self/fd", "/dev/fd");
 	/* The tests report a clean skip when debugfs is missing. */
 	mount("none", "/sys/kernel/debug", "debugfs", 0, NULL);
 }
