@@ -243,4 +243,5 @@ static struct kunit_suite iommu_debug_refs_test_suite = {
 	.exit = iommu_debug_refs_test_exit,
 	.test_cases = iommu_debug_refs_test_cases,
 };
+
 kunit_test_suite(iommu_debug_refs_test_suite);

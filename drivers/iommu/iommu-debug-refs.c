@@ -80,6 +80,10 @@ static LIST_HEAD(iommu_debug_refs_ops);
 static LIST_HEAD(iommu_debug_refs_buses);
 static struct dentry *iommu_debug_refs_dir;
 
+#define iommu_debug_refs_get(dev)					\
+	rcu_dereference_protected((dev)->iommu_refs,			\
+				  lockdep_is_held(&iommu_debug_refs_mutex))
+
 /**
  * __iommu_debug_refs_count() - Account a reference on a watched device
  * @dev: device whose reference count changes
@@ -116,11 +120,11 @@ void __iommu_debug_refs_count(struct device *dev, bool get)
 	} else if (cur) {
 		refs->site[cur->site].dropped++;
 		cur->dropped++;
-	}
-	else if (get)
+	} else if (get) {
 		refs->other_taken++;
-	else
+	} else {
 		refs->other_dropped++;
+	}
 	spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
 out:
 	rcu_read_unlock();
@@ -264,8 +268,7 @@ static void iommu_debug_refs_remove(struct device *dev)
 	struct device *parent;
 
 	mutex_lock(&iommu_debug_refs_mutex);
-	refs = rcu_dereference_protected(dev->iommu_refs,
-			lockdep_is_held(&iommu_debug_refs_mutex));
+	refs = iommu_debug_refs_get(dev);
 	if (!refs || refs->hwdev != dev) {
 		mutex_unlock(&iommu_debug_refs_mutex);
 		return;
@@ -308,7 +311,7 @@ static int iommu_debug_refs_watch_bus(const struct bus_type *bus)
 		if (b->bus == bus)
 			return 0;
 
-	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	b = kzalloc_obj(*b);
 	if (!b)
 		return -ENOMEM;
 	b->bus = bus;
@@ -352,7 +355,7 @@ static struct iommu_debug_refs *iommu_debug_refs_create(struct device *hwdev)
 		return NULL;
 	}
 
-	refs = kzalloc(sizeof(*refs), GFP_KERNEL);
+	refs = kzalloc_obj(*refs);
 	if (!refs)
 		return NULL;
 	/* Taken before the device is watched, so not counted */
@@ -398,8 +401,7 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 	/* Watch the driver's own device too, unless it is watched already */
 	if (parent == hwdev || (parent && rcu_access_pointer(parent->iommu_refs)))
 		parent = NULL;
-	refs = rcu_dereference_protected(hwdev->iommu_refs,
-			lockdep_is_held(&iommu_debug_refs_mutex));
+	refs = iommu_debug_refs_get(hwdev);
 	if (!refs)
 		refs = iommu_debug_refs_create(hwdev);
 	/* A second instance on the same device is not counted separately */

@@ -174,7 +174,7 @@ static struct iommu_device *test_iommu_probe_device(struct device *dev)
 		break;
 	}
 
-	client = kzalloc(sizeof(*client), GFP_KERNEL);
+	client = kzalloc_obj(*client);
 	if (!client) {
 		put_device(&pdev->dev);
 		return ERR_PTR(-ENOMEM);
