@@ -23,7 +23,7 @@ out=$(cd "$out" && pwd)
 
 g() { git -C "$src" "$@"; }
 # The first commit of the accounting is the first to mention its option.
-first=$(g log --reverse --format=%H -S CONFIG_IOMMU_DEBUG_REFS base..HEAD | head -n 1)
+first=$(g log --reverse --format=%H -S CONFIG_IOMMU_DEBUG_REFS base..HEAD | sed -n 1p)
 if [ -z "$first" ]; then
 	echo "size-check: no commit adds CONFIG_IOMMU_DEBUG_REFS" >&2
 	exit 1
