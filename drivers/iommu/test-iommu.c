@@ -620,7 +620,6 @@ static int __init test_iommu_init(void)
 
 err_populate:
 	debugfs_remove_recursive(test_iommu_dir);
-	test_iommu_put_insts();
 	of_platform_depopulate(&test_iommu_parent->dev);
 	platform_device_unregister(test_iommu_parent);
 err_bus:

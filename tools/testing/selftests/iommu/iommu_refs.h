@@ -27,6 +27,7 @@
 /* Deferred puts (device links released from a workqueue) settle in this */
 #define REFS_SETTLE_MS	2000
 
+static int cycles = 3;
 static int timeout_ms = 10000;
 
 static const char * const refs_sites[] = {
@@ -108,6 +109,29 @@ static inline bool debugfs_mounted(void)
 		found = strstr(line, " /sys/kernel/debug debugfs ");
 	fclose(f);
 	return found;
+}
+
+/* The options of every program: -n cycles, -t timeout_ms. */
+static inline void parse_args(int argc, char *argv[])
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+		switch (opt) {
+		case 'n':
+			cycles = atoi(optarg);
+			break;
+		case 't':
+			timeout_ms = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms]\n",
+				argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
+	if (cycles < 1 || timeout_ms < 1)
+		ksft_exit_fail_msg("-n and -t must be positive\n");
 }
 
 /*

@@ -51,7 +51,6 @@ static const struct scenario scenarios[] = {
 	{ "extra_put", RELEASE, -1, false, true },
 };
 
-static int cycles = 3;
 static char module_path[PATH_MAX];
 static char insts[2][NAME_MAX + 1];
 /* Clean per-cycle net of each site, per instance */
@@ -355,23 +354,9 @@ int main(int argc, char *argv[])
 	const char *why;
 	struct utsname u;
 	char dir[PATH_MAX];
-	int opt, ret;
+	int ret;
 
-	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
-		switch (opt) {
-		case 'n':
-			cycles = atoi(optarg);
-			break;
-		case 't':
-			timeout_ms = atoi(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms]\n", argv[0]);
-			return KSFT_FAIL;
-		}
-	}
-	if (cycles < 1 || timeout_ms < 1)
-		ksft_exit_fail_msg("-n and -t must be positive\n");
+	parse_args(argc, argv);
 
 	why = refs_unavailable();
 	if (why)
@@ -385,7 +370,7 @@ int main(int argc, char *argv[])
 			       MODULE_FILE, dir);
 
 	ksft_print_header();
-	ksft_set_plan(2 + sizeof(scenarios) / sizeof(scenarios[0]));
+	ksft_set_plan(2 + ARRAY_SIZE(scenarios));
 	ret = load();
 	if (!ret)
 		ret = find_insts();
@@ -395,7 +380,7 @@ int main(int argc, char *argv[])
 		       MODULE_PARAMS, insts[0], insts[1]);
 
 	test_clean();
-	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(scenarios); i++)
 		test_scenario(&scenarios[i]);
 	ret = unload();
 	if (ret)

@@ -33,7 +33,6 @@ struct iommu_inst {
 	char refs_dev[NAME_MAX + 1];	/* its directory in REFS_DIR, or "" */
 };
 
-static int cycles = 3;
 
 /* Clients of @inst that have no driver bound: those must come back. */
 static int driverless_clients(const struct iommu_inst *inst,
@@ -157,9 +156,7 @@ static void test_one(const struct iommu_inst *inst)
 	ksft_print_msg("%s: device %s, driver %s, %d driverless client(s), %d cycle(s)\n",
 		       inst->name, inst->dev_name, inst->drv_path, nclients,
 		       cycles);
-	if (inst->refs_dev[0] && refs_read(inst->refs_dev, &base))
-		inst = NULL;
-	if (!inst) {
+	if (inst->refs_dev[0] && refs_read(inst->refs_dev, &base)) {
 		ksft_test_result_code(KSFT_FAIL, name, "cannot read its counters");
 		return;
 	}
@@ -231,24 +228,9 @@ static void test_one(const struct iommu_inst *inst)
 int main(int argc, char *argv[])
 {
 	static struct iommu_inst insts[MAX_IOMMUS];
-	int n, opt;
+	int n;
 
-	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
-		switch (opt) {
-		case 'n':
-			cycles = atoi(optarg);
-			break;
-		case 't':
-			timeout_ms = atoi(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms]\n",
-				argv[0]);
-			return KSFT_FAIL;
-		}
-	}
-	if (cycles < 1 || timeout_ms < 1)
-		ksft_exit_fail_msg("-n and -t must be positive\n");
+	parse_args(argc, argv);
 
 	if (geteuid())
 		ksft_exit_skip("must be root to unbind drivers\n");
