@@ -87,21 +87,34 @@ diff_json() {
 
 ktap() { echo "$@"; }
 
-# Unbind and rebind every bindable IOMMU driver once.
+# Unbind and rebind every bindable IOMMU driver once. Clients whose driver
+# went away with the IOMMU (device links) are bound again.
 cycle_all() {
-	local c dev drv bus path
+	local c cl dev drv path bound
 	for c in /sys/class/iommu/*; do
 		[ -e "$c/device/driver" ] || continue
 		path=$(cd -P "$c/device" && pwd) || continue
 		dev=${path##*/}
 		drv=$(cd -P "$c/device/driver" && pwd) || continue
 		[ -e "$drv/unbind" ] || continue
+		bound=()
+		for cl in "$c"/devices/*; do
+			[ -e "$cl/driver" ] && bound+=("$(cd -P "$cl" && pwd)")
+		done
 		echo "# unbind and bind ${c##*/} ($dev, ${drv##*/})"
 		echo "$dev" >"$drv/unbind" || return 1
 		for _ in {1..500}; do [ -e "$c" ] || break; nap 0.02; done
 		echo "$dev" >"$drv/bind" || return 1
 		for _ in {1..500}; do [ -e "$c" ] && break; nap 0.02; done
 		[ -e "$c" ] || return 1
+		for cl in "${bound[@]}"; do
+			for _ in {1..500}; do [ -e "$c/devices/${cl##*/}" ] && break; nap 0.02; done
+			[ -e "$cl/driver" ] && continue
+			echo "# bind ${cl##*/} again (its driver was unbound with the IOMMU)"
+			path=$(cd -P "$cl/subsystem" && pwd) || return 1
+			echo "${cl##*/}" >"$path/drivers_probe" || return 1
+			[ -e "$cl/driver" ] || return 1
+		done
 	done
 	# Let the re-probed clients and deferred puts settle
 	nap 1

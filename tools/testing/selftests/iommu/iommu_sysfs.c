@@ -59,8 +59,13 @@ int main(void)
 		ssize_t len;
 		int clients;
 
-		snprintf(name, sizeof(name), "sysfs.%s", names[i]);
-		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device", names[i]);
+		if (snprintf(name, sizeof(name), "sysfs.%s", names[i]) >=
+		    (int)sizeof(name) ||
+		    snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device",
+			     names[i]) >= (int)sizeof(path)) {
+			ksft_test_result_code(KSFT_FAIL, names[i], "name too long");
+			continue;
+		}
 		len = readlink(path, target, sizeof(target) - 1);
 		if (len < 0) {
 			ksft_test_result_code(KSFT_FAIL, name, "%s: %s",
@@ -68,8 +73,10 @@ int main(void)
 			continue;
 		}
 		target[len] = '\0';
-		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", names[i]);
-		clients = count_entries(path);
+		clients = -ENAMETOOLONG;
+		if (snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices",
+			     names[i]) < (int)sizeof(path))
+			clients = count_entries(path);
 		if (clients < 0) {
 			ksft_test_result_code(KSFT_FAIL, name, "%s: %s",
 					      path, strerror(-clients));

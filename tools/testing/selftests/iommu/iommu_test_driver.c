@@ -237,8 +237,9 @@ static void test_clean(void)
 			clean_net[i][s] = (double)(refs_net(&now[i], refs_sites[s]) -
 						   refs_net(&base[i], refs_sites[s])) / cycles;
 		if (!ret)
-			ksft_print_msg("%s: balanced over %d cycles: refcount %lld, probe_device %lld calls\n",
+			ksft_print_msg("%s: balanced, %d cycles: refcount %lld, %s %lld calls\n",
 				       insts[i], cycles, refs_num(&now[i], "refcount"),
+				       "probe_device",
 				       refs_site(&now[i], "probe_device", "calls"));
 	}
 	ksft_test_result_code(ret ? KSFT_FAIL : KSFT_PASS, "test_iommu.clean",
@@ -273,7 +274,8 @@ static void test_scenario(const struct scenario *sc)
 	if (ret <= 0) {
 		set_inject(insts[0], "none");
 		ksft_test_result_code(KSFT_FAIL, name, "%s: %s", insts[0],
-				      ret ? strerror(-ret) : "not detected: refcount back to baseline");
+				      ret ? strerror(-ret) :
+				      "not detected: refcount back to baseline");
 		return;
 	}
 	ksft_print_msg("%s: detected: %s\n", insts[0], msg);
@@ -286,8 +288,9 @@ static void test_scenario(const struct scenario *sc)
 	if (sc->error_path ? err_growth <= 0 : growth * sc->sign <= 0) {
 		set_inject(insts[0], "none");
 		ksft_test_result_code(KSFT_FAIL, name,
-				      "%s: %s holds %+.1f per cycle against the clean run, %+.1f leaked by failed calls",
-				      insts[0], site, growth, err_growth);
+				      "%s: %s holds %+.1f per cycle against the clean run, %s %+.1f",
+				      insts[0], site, growth, "leaked by failed calls",
+				      err_growth);
 		return;
 	}
 	for (int s = 0; s < 3 && !sc->error_path; s++) {
@@ -297,7 +300,8 @@ static void test_scenario(const struct scenario *sc)
 
 		if (s != sc->site && other) {
 			set_inject(insts[0], "none");
-			ksft_test_result_code(KSFT_FAIL, name, "%s: wrong site %s also changed %+.1f",
+			ksft_test_result_code(KSFT_FAIL, name,
+					      "%s: wrong site %s also changed %+.1f",
 					      insts[0], refs_sites[s], other);
 			return;
 		}

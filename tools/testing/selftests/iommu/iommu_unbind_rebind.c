@@ -4,10 +4,12 @@
  *
  * For each IOMMU in /sys/class/iommu, find the device its driver is bound
  * to and run N cycles (-n N, default 3): unbind, wait until the IOMMU is
- * gone, bind, wait until it is registered again and every client that had
- * no driver bound is back in its "devices" directory (the IOMMU core
- * probes driverless clients again when an IOMMU registers; clients with a
- * driver bound are not probed again and are only reported).
+ * gone, bind, wait until it is registered again and every client is back
+ * in its "devices" directory (the IOMMU core probes clients again when an
+ * IOMMU registers).  A client whose driver was unbound with the IOMMU (a
+ * driver that links its clients to itself with device links, as arm-smmu
+ * and virtio-iommu do) is bound again through drivers_probe, and must get
+ * its driver back.
  *
  * With CONFIG_IOMMU_DEBUG_REFS, the IOMMU's reference counters are read
  * before the first cycle and after the last: the reference count of its
@@ -33,10 +35,15 @@ struct iommu_inst {
 	char refs_dev[NAME_MAX + 1];	/* its directory in REFS_DIR, or "" */
 };
 
+struct client {
+	char name[NAME_MAX + 1];
+	char bus[NAME_MAX + 1];
+	char driver[NAME_MAX + 1];	/* "" when none is bound */
+};
 
-/* Clients of @inst that have no driver bound: those must come back. */
-static int driverless_clients(const struct iommu_inst *inst,
-			      char (*names)[NAME_MAX + 1], int max)
+/* The clients of @inst, with their bus and driver. */
+static int list_clients(const struct iommu_inst *inst, struct client *clients,
+			int max)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -48,20 +55,72 @@ static int driverless_clients(const struct iommu_inst *inst,
 	if (!dir)
 		return -errno;
 	while ((de = readdir(dir)) && n < max) {
-		char drv[PATH_MAX];
+		struct client *cl = &clients[n];
+		char link[PATH_MAX];
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(drv, sizeof(drv), "%s/%s/driver", path, de->d_name);
-		if (exists(drv)) {
-			ksft_print_msg("%s: client %s has a driver: not re-probed\n",
-				       inst->name, de->d_name);
+		memset(cl, 0, sizeof(*cl));
+		snprintf(cl->name, sizeof(cl->name), "%s", de->d_name);
+		if (snprintf(link, sizeof(link), "%s/%s/subsystem", path,
+			     de->d_name) >= (int)sizeof(link) ||
+		    read_link_base(link, cl->bus, sizeof(cl->bus)))
 			continue;
-		}
-		snprintf(names[n++], NAME_MAX + 1, "%s", de->d_name);
+		if (snprintf(link, sizeof(link), "%s/%s/driver", path,
+			     de->d_name) >= (int)sizeof(link) ||
+		    read_link_base(link, cl->driver, sizeof(cl->driver)))
+			cl->driver[0] = '\0';
+		n++;
 	}
 	closedir(dir);
 	return n;
+}
+
+/*
+ * Wait until every client of @inst is back; bind again those whose driver
+ * went away with the IOMMU.  Returns 0, or -1 with @msg filled.
+ */
+static int clients_back(const struct iommu_inst *inst,
+			const struct client *clients, int n, int *rebound,
+			char *msg, size_t len)
+{
+	char path[PATH_MAX], probe[PATH_MAX];
+	const struct client *cl;
+	const char *why;
+	int ret;
+
+	for (cl = clients; cl < clients + n; cl++) {
+		if (snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices/%s",
+			     inst->name, cl->name) >= (int)sizeof(path) ||
+		    wait_for(path, true)) {
+			why = "not back after the IOMMU";
+			goto fail;
+		}
+		if (!cl->driver[0])
+			continue;
+		if (snprintf(path, sizeof(path), "/sys/bus/%s/devices/%s/driver",
+			     cl->bus, cl->name) >= (int)sizeof(path) ||
+		    snprintf(probe, sizeof(probe), "/sys/bus/%s/drivers_probe",
+			     cl->bus) >= (int)sizeof(probe)) {
+			why = "path too long";
+			goto fail;
+		}
+		if (exists(path))
+			continue;
+		/* Its driver was unbound with the IOMMU: bind it again */
+		ret = write_str(probe, cl->name);
+		if (ret || wait_for(path, true)) {
+			why = ret ? strerror(-ret) : "driver not bound again";
+			goto fail;
+		}
+		(*rebound)++;
+	}
+	return 0;
+fail:
+	if (snprintf(msg, len, "client %s (driver %s): %s", cl->name,
+		     cl->driver[0] ? cl->driver : "none", why) < 0)
+		msg[0] = '\0';
+	return -1;
 }
 
 /* The counters of @inst: those of its hardware device or sysfs parent. */
@@ -127,11 +186,11 @@ static int find_iommus(struct iommu_inst *insts, int max)
 
 static void test_one(const struct iommu_inst *inst)
 {
-	static char clients[MAX_CLIENTS][NAME_MAX + 1];
+	static struct client clients[MAX_CLIENTS];
 	char iommu_path[PATH_MAX], unbind[PATH_MAX], bind[PATH_MAX];
 	char name[NAME_MAX + 32], msg[1024];
+	int nclients, nbound = 0, rebound = 0, ret;
 	struct refs base, now;
-	int nclients, ret;
 
 	snprintf(name, sizeof(name), "unbind_rebind.%s", inst->name);
 
@@ -139,30 +198,34 @@ static void test_one(const struct iommu_inst *inst)
 		ksft_test_result_code(KSFT_SKIP, name, "no driver bound to its device");
 		return;
 	}
-	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
-	snprintf(bind, sizeof(bind), "%s/bind", inst->drv_path);
-	if (!exists(unbind)) {
+	if (snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path) >=
+	    (int)sizeof(unbind) ||
+	    snprintf(bind, sizeof(bind), "%s/bind", inst->drv_path) >=
+	    (int)sizeof(bind) || !exists(unbind)) {
 		ksft_test_result_code(KSFT_SKIP, name, "%s has suppress_bind_attrs",
 				      strrchr(inst->drv_path, '/') + 1);
 		return;
 	}
 	snprintf(iommu_path, sizeof(iommu_path), IOMMU_CLASS "/%s", inst->name);
-	nclients = driverless_clients(inst, clients, MAX_CLIENTS);
+	nclients = list_clients(inst, clients, MAX_CLIENTS);
 	if (nclients < 0) {
 		ksft_test_result_code(KSFT_FAIL, name, "listing clients: %s",
 				      strerror(-nclients));
 		return;
 	}
-	ksft_print_msg("%s: device %s, driver %s, %d driverless client(s), %d cycle(s)\n",
+	for (int i = 0; i < nclients; i++)
+		nbound += !!clients[i].driver[0];
+	ksft_print_msg("%s: device %s, driver %s, %d client(s) (%d with a driver), %d cycle(s)\n",
 		       inst->name, inst->dev_name, inst->drv_path, nclients,
-		       cycles);
+		       nbound, cycles);
 	if (inst->refs_dev[0] && refs_read(inst->refs_dev, &base)) {
 		ksft_test_result_code(KSFT_FAIL, name, "cannot read its counters");
 		return;
 	}
 	if (!inst->refs_dev[0])
-		ksft_print_msg("%s: no reference counters (%s): only unbind and rebind are checked\n",
-			       inst->name, refs_unavailable() ?: "not in " REFS_DIR);
+		ksft_print_msg("%s: no reference counters (%s)%s\n", inst->name,
+			       refs_unavailable() ?: "not in " REFS_DIR,
+			       ": only unbind and rebind are checked");
 	else
 		ksft_print_msg("%s: counters in %s/%s, refcount %lld\n", inst->name,
 			       REFS_DIR, inst->refs_dev, refs_num(&base, "refcount"));
@@ -194,20 +257,16 @@ static void test_one(const struct iommu_inst *inst)
 					      c, timeout_ms);
 			return;
 		}
-		for (int i = 0; i < nclients; i++) {
-			char path[PATH_MAX];
-
-			snprintf(path, sizeof(path), "%s/devices/%s",
-				 iommu_path, clients[i]);
-			if (wait_for(path, true)) {
-				ksft_test_result_code(KSFT_FAIL, name,
-						      "cycle %d: client %s absent %d ms after bind",
-						      c, clients[i],
-						      timeout_ms);
-				return;
-			}
+		if (clients_back(inst, clients, nclients, &rebound, msg,
+				 sizeof(msg))) {
+			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: %s",
+					      c, msg);
+			return;
 		}
 	}
+	if (rebound)
+		ksft_print_msg("%s: %d client driver(s) unbound with the IOMMU and bound again\n",
+			       inst->name, rebound);
 	if (inst->refs_dev[0]) {
 		ret = refs_check(inst->refs_dev, &base, cycles, &now, msg,
 				 sizeof(msg));
@@ -216,11 +275,14 @@ static void test_one(const struct iommu_inst *inst)
 					      ret < 0 ? strerror(-ret) : msg);
 			return;
 		}
-		ksft_print_msg("%s: balanced: refcount %lld, probe_device %lld calls, %lld taken, %lld dropped\n",
-			       inst->name, refs_num(&now, "refcount"),
+		ksft_print_msg("%s: balanced: refcount %lld; %s %lld calls, refs +%lld -%lld\n",
+			       inst->name, refs_num(&now, "refcount"), "probe_device",
 			       refs_site(&now, "probe_device", "calls"),
 			       refs_site(&now, "probe_device", "taken"),
 			       refs_site(&now, "probe_device", "dropped"));
+		ksft_print_msg("%s: taken and dropped outside the callbacks: %lld, %lld\n",
+			       inst->name, refs_num(&now, "other.taken"),
+			       refs_num(&now, "other.dropped"));
 	}
 	ksft_test_result_code(KSFT_PASS, name, NULL);
 }
