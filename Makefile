@@ -57,6 +57,22 @@ soak: tree
 	$(MAKE) --no-print-directory qemu-aarch64-debug CYCLES=100 || status=1; \
 	exit $$status
 
+# The cost of CONFIG_IOMMU_DEBUG_REFS on an unbind/rebind cycle of a test
+# IOMMU with BENCH_CLIENTS clients: the x86_64 guest kernel with the option
+# off and on, booted in turn BENCH_BOOTS times each, BENCH_CYCLES timed
+# cycles per boot; prints the per-cycle medians and their ratio.
+BENCH_CLIENTS ?= 1000
+BENCH_CYCLES ?= 5
+BENCH_BOOTS ?= 2
+bench: tree
+	@for i in $$(seq $(BENCH_BOOTS)); do for r in n y; do \
+		$(call HARNESS,x86_64) MACHINE=virtio REFS=$$r TESTS=iommu_refs_bench \
+			TEST_ARGS="-c $(BENCH_CLIENTS) -n $(BENCH_CYCLES)" qemu \
+			>$(LOGS)/bench-$$r-$$i.out 2>&1 || { tail -20 $(LOGS)/bench-$$r-$$i.out; exit 1; }; \
+		grep -h -o 'iommu-bench: .*' $(LOGS)/bench-$$r-$$i.out; \
+	done; done | tee $(LOGS)/bench.txt
+	@$(CURDIR)/scripts/bench-ratio.sh $(LOGS)/bench.txt
+
 # The drivers the patches touch but QEMU cannot run, built with COMPILE_TEST.
 compile-test: tree
 	@status=0; for a in arm64 arm; do \
@@ -68,6 +84,24 @@ compile-test: tree
 size-check: tree
 	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
 	@$(CURDIR)/scripts/size-check.sh $(SRC) $(BUILD)/size $(LOGS)/x86_64/kernel/.config
+
+# The upstream series: git format-patch output and a cover letter in
+# $(BUILD)/series.
+series: tree
+	@$(CURDIR)/scripts/series.sh $(SRC) $(BUILD)/series
+
+# The series: checkpatch --strict, kernel-doc, reStructuredText, and git am
+# on the second base (Debian's linux-source-$(BASE2)).
+BASE2 ?= 7.2
+check-series: series
+	@base2=$$($(CURDIR)/scripts/fetch-base.sh $(BASE2) $(CACHE)/base) || exit 1; \
+	$(CURDIR)/scripts/check-series.sh $(BUILD)/series "$$base2" $(BASE2)
+
+# Every commit of the series builds (x86_64 guest config): one incremental
+# build per commit, too long for make check.
+bisect-check: series
+	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
+	@$(CURDIR)/scripts/bisect-check.sh $(BUILD)/series $(BUILD)/bisect $(LOGS)/x86_64/kernel/.config
 
 # Every patch applies with git am on the base.
 check-patches: tree
@@ -91,6 +125,8 @@ check: tree
 	@status=0; mkdir -p $(LOGS); \
 	$(MAKE) --no-print-directory check-patches > $(LOGS)/check-patches.log 2>&1 || status=1; \
 	cat $(LOGS)/check-patches.log; \
+	$(MAKE) --no-print-directory check-series > $(LOGS)/check-series.log 2>&1 || status=1; \
+	cat $(LOGS)/check-series.log; \
 	$(MAKE) --no-print-directory check-harness || status=1; \
 	for t in qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3; do \
 		$(MAKE) --no-print-directory $$t || status=1; \
@@ -98,7 +134,7 @@ check: tree
 	$(MAKE) --no-print-directory compile-test > $(LOGS)/compile-test.log 2>&1 || status=1; \
 	cat $(LOGS)/compile-test.log; \
 	echo "== make check: all guests, compile tests and patch checks"; \
-	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/compile-test.log | \
+	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/check-series.log $(LOGS)/compile-test.log | \
 	  awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $$0 }'; \
 	  echo "iommu-qemu: done"; } > $(LOGS)/console-build-checks.log; \
 	$(CHECK) summary $(LOGS)/x86_64/console-virtio.log $(LOGS)/aarch64/console-virtio.log \
@@ -109,4 +145,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps tree run qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug \
-	qemu-aarch64-debug soak compile-test size-check check-patches check-harness check clean
+	qemu-aarch64-debug soak bench series check-series bisect-check compile-test size-check check-patches check-harness check clean

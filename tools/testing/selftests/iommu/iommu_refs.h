@@ -29,6 +29,7 @@
 
 static int cycles = 3;
 static int timeout_ms = 10000;
+static int nr_clients;	/* -c, for the programs that create clients */
 
 static const char * const refs_sites[] = {
 	"of_xlate", "probe_device", "release_device",
@@ -111,13 +112,16 @@ static inline bool debugfs_mounted(void)
 	return found;
 }
 
-/* The options of every program: -n cycles, -t timeout_ms. */
+/* The options of every program: -n cycles, -t timeout_ms, -c clients. */
 static inline void parse_args(int argc, char *argv[])
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:t:")) != -1) {
 		switch (opt) {
+		case 'c':
+			nr_clients = atoi(optarg);
+			break;
 		case 'n':
 			cycles = atoi(optarg);
 			break;
@@ -125,13 +129,13 @@ static inline void parse_args(int argc, char *argv[])
 			timeout_ms = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms]\n",
+			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms] [-c clients]\n",
 				argv[0]);
 			exit(KSFT_FAIL);
 		}
 	}
-	if (cycles < 1 || timeout_ms < 1)
-		ksft_exit_fail_msg("-n and -t must be positive\n");
+	if (cycles < 1 || timeout_ms < 1 || nr_clients < 0)
+		ksft_exit_fail_msg("-n and -t must be positive, -c not negative\n");
 }
 
 /*

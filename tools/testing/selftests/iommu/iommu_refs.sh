@@ -31,7 +31,8 @@ unavailable() {
 	[ -d /sys/kernel/debug/iommu ] || [ -d $REFS ] || {
 		local m
 		m=$(<"/proc/mounts")
-		[[ $m == *" /sys/kernel/debug debugfs "* ]] || { echo "debugfs is not mounted"; return; }
+		[[ $m == *" /sys/kernel/debug debugfs "* ]] ||
+			{ echo "debugfs is not mounted"; return; }
 	}
 	[ -d $REFS ] || echo "no $REFS: kernel without CONFIG_IOMMU_DEBUG_REFS"
 }
@@ -60,14 +61,17 @@ compare() {
 				"refcount \($x.refcount) -> \($y.refcount)" else empty end),
 			  (if $x.parent != "-" and $x.parent == $y.parent and
 			      $y.parent_refcount != $x.parent_refcount then
-				"parent \($x.parent) refcount \($x.parent_refcount) -> \($y.parent_refcount)"
+				"parent \($x.parent) refcount " +
+				"\($x.parent_refcount) -> \($y.parent_refcount)"
 			   else empty end) ] as $bad |
 			if ($bad | length) == 0 then empty else
 				"\($dev): \($bad | join(", "))" +
-				([ [ "of_xlate", "probe_device", "release_device", "other" ][] as $s |
+				([ ("of_xlate", "probe_device", "release_device", "other") as $s |
 				 (($y["\($s).taken"] // 0) - ($x["\($s).taken"] // 0)) as $t |
 				 (($y["\($s).dropped"] // 0) - ($x["\($s).dropped"] // 0)) as $d |
-				 if $t != $d then "; \($s) (\($y["\($s).fn"] // "-")): taken +\($t) dropped +\($d)"
+				 if $t != $d then
+					"; \($s) (\($y["\($s).fn"] // "-")): " +
+					"taken +\($t) dropped +\($d)"
 				 else empty end] | join(""))
 			end
 		end'
@@ -172,7 +176,8 @@ snapshot)
 	if [ -n "${2:-}" ]; then snapshot >"$2"; else snapshot; fi
 	;;
 diff)
-	command -v jq >/dev/null || { echo "iommu_refs.sh: jq is not installed" >&2; exit $KSFT_SKIP; }
+	command -v jq >/dev/null ||
+		{ echo "iommu_refs.sh: jq is not installed" >&2; exit $KSFT_SKIP; }
 	[ -r "${2:-}" ] && [ -r "${3:-}" ] || die "usage: iommu_refs.sh diff A B"
 	diff_json "$(<"$2")" "$(<"$3")"
 	;;

@@ -19,18 +19,10 @@
  * CONFIG_IOMMU_DEBUG_REFS or without the module.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
+#include "test_iommu.h"
 
-#include "iommu_refs.h"
-
-#define MODULE_NAME	"test_iommu"
-#define MODULE_FILE	"test-iommu.ko"
 #define MODULE_PARAMS	"instances=2 clients=4"
 #define CLIENTS		4
-#define DRIVER		"/sys/bus/platform/drivers/test-iommu"
-#define INJECT_DIR	"/sys/kernel/debug/test-iommu"
 #define RELOADS		20
 
 enum site { XLATE, PROBE, RELEASE };
@@ -51,123 +43,24 @@ static const struct scenario scenarios[] = {
 	{ "extra_put", RELEASE, -1, false, true },
 };
 
-static char module_path[PATH_MAX];
-static char insts[2][NAME_MAX + 1];
+static char insts[TEST_IOMMU_MAX][NAME_MAX + 1];
 /* Clean per-cycle net of each site, per instance */
 static double clean_net[2][3];
 
-static bool find_module(const char *dir, int depth)
-{
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	d = opendir(dir);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		char path[PATH_MAX];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (!strcmp(de->d_name, MODULE_FILE)) {
-			snprintf(module_path, sizeof(module_path), "%s", path);
-			found = true;
-		} else if (de->d_type == DT_DIR && depth < 8) {
-			found = find_module(path, depth + 1);
-		}
-	}
-	closedir(d);
-	return found;
-}
-
 static int load(void)
 {
-	int fd, ret;
+	int ret = test_iommu_load(MODULE_PARAMS);
 
-	fd = open(module_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, MODULE_PARAMS, 0);
-	ret = ret ? -errno : 0;
-	close(fd);
 	if (!ret)
-		ret = wait_for(INJECT_DIR, true);
+		ret = test_iommu_instances(insts) == 2 ? 0 : -ENODEV;
 	return ret;
-}
-
-/*
- * The IOMMU core holds a reference to the module for each client it
- * configured: unbind the instances, which releases them, then unload.
- */
-static int unload(void)
-{
-	long end = now_ms() + timeout_ms;
-	char path[PATH_MAX];
-
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), DRIVER "/%s", insts[i]);
-		if (exists(path))
-			write_str(DRIVER "/unbind", insts[i]);
-	}
-
-	while (syscall(SYS_delete_module, MODULE_NAME, O_NONBLOCK)) {
-		if (errno != EAGAIN && errno != EBUSY)
-			return -errno;
-		if (now_ms() > end)
-			return -ETIMEDOUT;
-		usleep(10000);
-	}
-	return 0;
-}
-
-static int find_insts(void)
-{
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	d = opendir(INJECT_DIR);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)) && n < 2) {
-		if (de->d_name[0] != '.')
-			snprintf(insts[n++], NAME_MAX + 1, "%s", de->d_name);
-	}
-	closedir(d);
-	if (n == 2 && strcmp(insts[0], insts[1]) > 0) {
-		char tmp[NAME_MAX + 1];
-
-		memcpy(tmp, insts[0], sizeof(tmp));
-		memcpy(insts[0], insts[1], sizeof(tmp));
-		memcpy(insts[1], tmp, sizeof(tmp));
-	}
-	return n == 2 ? 0 : -ENODEV;
-}
-
-static int count_clients(const char *inst)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", inst);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 static int set_inject(const char *inst, const char *mode)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), INJECT_DIR "/%s/inject", inst);
+	snprintf(path, sizeof(path), TEST_IOMMU_DEBUGFS "/%s/inject", inst);
 	return write_str(path, mode);
 }
 
@@ -179,11 +72,11 @@ static int cycle(bool clients_back, char *err, size_t len)
 
 	for (int i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), IOMMU_CLASS "/%s", insts[i]);
-		ret = write_str(DRIVER "/unbind", insts[i]);
+		ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[i]);
 		if (!ret)
 			ret = wait_for(path, false);
 		if (!ret)
-			ret = write_str(DRIVER "/bind", insts[i]);
+			ret = write_str(TEST_IOMMU_DRIVER "/bind", insts[i]);
 		if (!ret)
 			ret = wait_for(path, true);
 		if (ret) {
@@ -195,10 +88,10 @@ static int cycle(bool clients_back, char *err, size_t len)
 		int want = i == 0 && !clients_back ? 0 : CLIENTS;
 		long end = now_ms() + timeout_ms;
 
-		while (count_clients(insts[i]) != want) {
+		while (test_iommu_clients(insts[i]) != want) {
 			if (now_ms() > end) {
 				snprintf(err, len, "%s: %d clients, expected %d",
-					 insts[i], count_clients(insts[i]), want);
+					 insts[i], test_iommu_clients(insts[i]), want);
 				return -ETIMEDOUT;
 			}
 			usleep(10000);
@@ -338,16 +231,14 @@ static void test_reload(void)
 
 	for (i = 0; !ret && i < RELOADS; i++) {
 		ret = load();
-		if (!ret)
-			ret = find_insts();
 		if (!ret) {
 			snprintf(path, sizeof(path), REFS_DIR "/%s", insts[0]);
 			ret = exists(path) ? 0 : -ENOENT;
 		}
 		if (!ret)
-			ret = unload();
+			ret = test_iommu_unload();
 		if (!ret)
-			ret = exists(INJECT_DIR) || exists(path) ? -EEXIST : 0;
+			ret = exists(TEST_IOMMU_DEBUGFS) || exists(path) ? -EEXIST : 0;
 	}
 	ksft_test_result_code(ret ? KSFT_FAIL : KSFT_PASS, "test_iommu.reload",
 			      ret ? "load/unload %d: %s" : NULL, i, strerror(-ret));
@@ -356,39 +247,29 @@ static void test_reload(void)
 int main(int argc, char *argv[])
 {
 	const char *why;
-	struct utsname u;
-	char dir[PATH_MAX];
 	int ret;
 
 	parse_args(argc, argv);
 
-	why = refs_unavailable();
+	why = refs_unavailable() ?: test_iommu_unavailable();
 	if (why)
 		ksft_exit_skip("%s\n", why);
-	if (exists("/sys/module/" MODULE_NAME))
-		ksft_exit_skip("%s is already loaded: unload it first\n", MODULE_NAME);
-	uname(&u);
-	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
-	if (!find_module(dir, 0))
-		ksft_exit_skip("no %s in %s: kernel without CONFIG_TEST_IOMMU=m\n",
-			       MODULE_FILE, dir);
 
 	ksft_print_header();
 	ksft_set_plan(2 + ARRAY_SIZE(scenarios));
 	ret = load();
-	if (!ret)
-		ret = find_insts();
 	if (ret)
-		ksft_exit_fail_msg("loading %s: %s\n", module_path, strerror(-ret));
-	ksft_print_msg("%s loaded (%s): instances %s and %s\n", module_path,
+		ksft_exit_fail_msg("loading %s: %s\n", test_iommu_path, strerror(-ret));
+	ksft_print_msg("%s loaded (%s): instances %s and %s\n", test_iommu_path,
 		       MODULE_PARAMS, insts[0], insts[1]);
 
 	test_clean();
 	for (size_t i = 0; i < ARRAY_SIZE(scenarios); i++)
 		test_scenario(&scenarios[i]);
-	ret = unload();
+	ret = test_iommu_unload();
 	if (ret)
-		ksft_exit_fail_msg("unloading %s: %s\n", MODULE_NAME, strerror(-ret));
+		ksft_exit_fail_msg("unloading %s: %s\n", TEST_IOMMU_MODULE,
+				   strerror(-ret));
 	test_reload();
 	ksft_finished();
 }

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Loading and unloading the test IOMMU driver (CONFIG_TEST_IOMMU=m,
+ * Documentation/iommu/test-iommu.rst) from a selftest.
+ */
+#ifndef __SELFTESTS_IOMMU_TEST_IOMMU_H
+#define __SELFTESTS_IOMMU_TEST_IOMMU_H
+
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+#include "iommu_refs.h"
+
+#define TEST_IOMMU_MODULE	"test_iommu"
+#define TEST_IOMMU_FILE		"test-iommu.ko"
+#define TEST_IOMMU_DRIVER	"/sys/bus/platform/drivers/test-iommu"
+#define TEST_IOMMU_DEBUGFS	"/sys/kernel/debug/test-iommu"
+#define TEST_IOMMU_MAX		4
+
+static char test_iommu_path[PATH_MAX];
+
+static bool test_iommu_find_in(const char *dir, int depth)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		if (!strcmp(de->d_name, TEST_IOMMU_FILE)) {
+			snprintf(test_iommu_path, sizeof(test_iommu_path), "%s", path);
+			found = true;
+		} else if (de->d_type == DT_DIR && depth < 8) {
+			found = test_iommu_find_in(path, depth + 1);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* Why the module cannot be used (the skip reason), or NULL. */
+static inline const char *test_iommu_unavailable(void)
+{
+	static char why[PATH_MAX + 64];
+	char dir[PATH_MAX];
+	struct utsname u;
+
+	if (geteuid())
+		return "must be root to load modules";
+	if (exists("/sys/module/" TEST_IOMMU_MODULE))
+		return TEST_IOMMU_MODULE " is already loaded: unload it first";
+	uname(&u);
+	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
+	if (test_iommu_find_in(dir, 0))
+		return NULL;
+	snprintf(why, sizeof(why), "no %s in %s: kernel without CONFIG_TEST_IOMMU=m",
+		 TEST_IOMMU_FILE, dir);
+	return why;
+}
+
+/* finit_module() with @params; waits for the debugfs directory. */
+static inline int test_iommu_load(const char *params)
+{
+	int fd, ret;
+
+	fd = open(test_iommu_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	ret = ret ? -errno : 0;
+	close(fd);
+	if (!ret)
+		ret = wait_for(TEST_IOMMU_DEBUGFS, true);
+	return ret;
+}
+
+static int test_iommu_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The instances, sorted by name (iommu0 first); returns their number. */
+static inline int test_iommu_instances(char (*insts)[NAME_MAX + 1])
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(TEST_IOMMU_DEBUGFS);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < TEST_IOMMU_MAX) {
+		if (de->d_name[0] != '.')
+			snprintf(insts[n++], NAME_MAX + 1, "%s", de->d_name);
+	}
+	closedir(d);
+	qsort(insts, n, NAME_MAX + 1, test_iommu_cmp);
+	return n;
+}
+
+/* The clients in an instance's "devices" directory, or -errno. */
+static inline int test_iommu_clients(const char *inst)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", inst) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * The IOMMU core holds a reference to the module for each client it
+ * configured: unbind the instances, which releases them, then unload.
+ */
+static inline int test_iommu_unload(void)
+{
+	char insts[TEST_IOMMU_MAX][NAME_MAX + 1], path[PATH_MAX];
+	long end = now_ms() + timeout_ms;
+	int n = test_iommu_instances(insts);
+
+	for (int i = 0; i < n; i++) {
+		if (snprintf(path, sizeof(path), TEST_IOMMU_DRIVER "/%s",
+			     insts[i]) < (int)sizeof(path) && exists(path))
+			write_str(TEST_IOMMU_DRIVER "/unbind", insts[i]);
+	}
+	while (syscall(SYS_delete_module, TEST_IOMMU_MODULE, O_NONBLOCK)) {
+		if (errno != EAGAIN && errno != EBUSY)
+			return -errno;
+		if (now_ms() > end)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
+}
+
+#endif /* __SELFTESTS_IOMMU_TEST_IOMMU_H */
