@@ -50,11 +50,15 @@ qemu-x86_64-debug: tree
 qemu-aarch64-debug: tree
 	@$(call HARNESS,aarch64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
 
-# 100 unbind/rebind cycles of virtio-iommu under the debug config, both arches.
+# 100 unbind/rebind cycles of virtio-iommu under the debug config, both
+# arches (iommu_unbind_rebind only, SOAK_CYCLES cycles).
+SOAK_CYCLES ?= 100
+SOAK = $(call HARNESS,$(1)) MACHINE=virtio DEBUG_KERNEL=yes TESTS=iommu_unbind_rebind \
+	TEST_ARGS="-n $(SOAK_CYCLES)" TEST_TIMEOUT=1200 QEMU_TIMEOUT=1500 qemu
 soak: tree
 	@status=0; \
-	$(MAKE) --no-print-directory qemu-x86_64-debug CYCLES=100 || status=1; \
-	$(MAKE) --no-print-directory qemu-aarch64-debug CYCLES=100 || status=1; \
+	$(call SOAK,x86_64) || status=1; \
+	$(call SOAK,aarch64) || status=1; \
 	exit $$status
 
 # The cost of CONFIG_IOMMU_DEBUG_REFS on an unbind/rebind cycle of a test

@@ -73,6 +73,11 @@ struct iommu_debug_refs_bus {
 
 /* Serialises registration, unregistration and device deletion */
 static DEFINE_MUTEX(iommu_debug_refs_mutex);
+/*
+ * Protects the list of watched buses. Never held with the mutex above:
+ * the bus notifier takes that one under the bus's notifier lock.
+ */
+static DEFINE_MUTEX(iommu_debug_refs_bus_mutex);
 /* Protects the lists and the counters; taken from get/put_device() */
 static DEFINE_SPINLOCK(iommu_debug_refs_lock);
 static LIST_HEAD(iommu_debug_refs_list);
@@ -304,26 +309,31 @@ static int iommu_debug_refs_notify(struct notifier_block *nb,
 static int iommu_debug_refs_watch_bus(const struct bus_type *bus)
 {
 	struct iommu_debug_refs_bus *b;
-	int ret;
+	int ret = 0;
 
-	lockdep_assert_held(&iommu_debug_refs_mutex);
+	lockdep_assert_not_held(&iommu_debug_refs_mutex);
+	mutex_lock(&iommu_debug_refs_bus_mutex);
 	list_for_each_entry(b, &iommu_debug_refs_buses, node)
 		if (b->bus == bus)
-			return 0;
+			goto out;
 
 	b = kzalloc_obj(*b);
-	if (!b)
-		return -ENOMEM;
+	if (!b) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	b->bus = bus;
 	b->nb.notifier_call = iommu_debug_refs_notify;
 	ret = bus_register_notifier(bus, &b->nb);
 	if (ret) {
 		kfree(b);
-		return ret;
+		goto out;
 	}
 	/* Never unregistered: buses that IOMMUs sit on are built in */
 	list_add(&b->node, &iommu_debug_refs_buses);
-	return 0;
+out:
+	mutex_unlock(&iommu_debug_refs_bus_mutex);
+	return ret;
 }
 
 static struct dentry *iommu_debug_refs_root(void)
@@ -350,11 +360,6 @@ static struct iommu_debug_refs *iommu_debug_refs_create(struct device *hwdev)
 	struct dentry *root;
 
 	lockdep_assert_held(&iommu_debug_refs_mutex);
-	if (!hwdev->bus || iommu_debug_refs_watch_bus(hwdev->bus)) {
-		dev_info(hwdev, "IOMMU references not counted: no bus to watch\n");
-		return NULL;
-	}
-
 	refs = kzalloc_obj(*refs);
 	if (!refs)
 		return NULL;
@@ -396,6 +401,11 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 		hwdev = parent;
 	if (!hwdev)
 		return;
+	/* Before the mutex: see iommu_debug_refs_bus_mutex */
+	if (!hwdev->bus || iommu_debug_refs_watch_bus(hwdev->bus)) {
+		dev_info(hwdev, "IOMMU references not counted: no bus to watch\n");
+		return;
+	}
 
 	mutex_lock(&iommu_debug_refs_mutex);
 	/* Watch the driver's own device too, unless it is watched already */

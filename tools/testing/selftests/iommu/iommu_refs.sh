@@ -9,11 +9,13 @@
 #                                   (stdout without FILE)
 #   iommu_refs.sh diff A B          print what did not return to A in B;
 #                                   exit 1 if anything did not, 0 otherwise
-#   iommu_refs.sh                   selftest (KTAP): identical snapshots
+#   iommu_refs.sh [-n N]            selftest (KTAP): identical snapshots
 #                                   compare equal, a grown reference count
 #                                   is reported, and unbinding and
-#                                   rebinding every bindable IOMMU leaves
-#                                   the counters balanced
+#                                   rebinding every bindable IOMMU (N
+#                                   times, default 1) leaves the counters
+#                                   balanced; -t and -c, options of the
+#                                   other programs, are ignored
 #
 # Only bash builtins and jq are used. Exit 4 (kselftest skip) when jq, root,
 # debugfs or CONFIG_IOMMU_DEBUG_REFS is missing.
@@ -130,7 +132,7 @@ nap() {
 }
 
 selftest() {
-	local why a b grown out
+	local why a b grown out i
 	why=$(unavailable)
 	echo "TAP version 13"
 	if [ -n "$why" ]; then
@@ -157,7 +159,8 @@ selftest() {
 	fi
 
 	a=$(snapshot)
-	if ! cycle_all; then
+	for ((i = 0; i < cycles; i++)); do cycle_all || break; done
+	if ((i < cycles)); then
 		ktap "not ok 3 refs_diff.unbind_rebind # unbind/bind failed"
 		return
 	fi
@@ -169,6 +172,14 @@ selftest() {
 		ktap "not ok 3 refs_diff.unbind_rebind"
 	fi
 }
+
+cycles=1
+while [[ ${1:-} == -[nct] ]]; do
+	[[ ${2:-} =~ ^[0-9]+$ ]] || die "$1 needs a number"
+	[ "$1" = -n ] && cycles=$2
+	shift 2
+done
+((cycles > 0)) || die "-n must be positive"
 
 case "${1:-}" in
 snapshot)
@@ -185,6 +196,6 @@ diff)
 	selftest
 	;;
 *)
-	die "usage: iommu_refs.sh [snapshot [FILE] | diff A B]"
+	die "usage: iommu_refs.sh [-n cycles] [snapshot [FILE] | diff A B]"
 	;;
 esac
