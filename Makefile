@@ -14,6 +14,9 @@ KSRC ?=
 BUILD ?= $(CURDIR)/build
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/iommu-debug-refs
 SRC := $(BUILD)/src-$(if $(KSRC),ksrc,$(BASE))
+# ccache hits for a clone in another directory: paths under the build
+# directory are hashed relative to it.
+export CCACHE_BASEDIR ?= $(BUILD)
 QEMU_DIR := $(SRC)/tools/testing/selftests/iommu/qemu
 HARNESS = $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(BUILD)/qemu/$(1) ARCH=$(1)
 CHECK := $(QEMU_DIR)/console-check.sh
@@ -49,6 +52,8 @@ qemu-x86_64-debug: tree
 	@$(call HARNESS,x86_64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
 qemu-aarch64-debug: tree
 	@$(call HARNESS,aarch64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
+qemu-aarch64-smmuv3-debug: tree
+	@$(call HARNESS,aarch64) MACHINE=smmuv3 DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
 
 # 100 unbind/rebind cycles of virtio-iommu under the debug config, both
 # arches (iommu_unbind_rebind only, SOAK_CYCLES cycles).
@@ -132,21 +137,25 @@ check: tree
 	$(MAKE) --no-print-directory check-series > $(LOGS)/check-series.log 2>&1 || status=1; \
 	cat $(LOGS)/check-series.log; \
 	$(MAKE) --no-print-directory check-harness || status=1; \
-	for t in qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3; do \
+	for t in qemu-x86_64 qemu-x86_64-debug qemu-aarch64-debug qemu-aarch64-smmuv3-debug; do \
 		$(MAKE) --no-print-directory $$t || status=1; \
 	done; \
 	$(MAKE) --no-print-directory compile-test > $(LOGS)/compile-test.log 2>&1 || status=1; \
 	cat $(LOGS)/compile-test.log; \
+	$(MAKE) --no-print-directory size-check > $(LOGS)/size-check.log 2>&1 || status=1; \
+	cat $(LOGS)/size-check.log; \
 	echo "== make check: all guests, compile tests and patch checks"; \
-	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/check-series.log $(LOGS)/compile-test.log | \
+	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/check-series.log $(LOGS)/compile-test.log \
+	  $(LOGS)/size-check.log | \
 	  awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $$0 }'; \
 	  echo "iommu-qemu: done"; } > $(LOGS)/console-build-checks.log; \
-	$(CHECK) summary $(LOGS)/x86_64/console-virtio.log $(LOGS)/aarch64/console-virtio.log \
-		$(LOGS)/aarch64/console-smmuv3.log $(LOGS)/console-build-checks.log || status=1; \
+	$(CHECK) summary $(LOGS)/x86_64/console-virtio.log $(LOGS)/x86_64/console-virtio-debug.log \
+		$(LOGS)/aarch64/console-virtio-debug.log $(LOGS)/aarch64/console-smmuv3-debug.log \
+		$(LOGS)/console-build-checks.log || status=1; \
 	exit $$status
 
 clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps tree run qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug \
-	qemu-aarch64-debug soak bench series check-series bisect-check compile-test size-check check-patches check-harness check clean
+	qemu-aarch64-debug qemu-aarch64-smmuv3-debug soak bench series check-series bisect-check compile-test size-check check-patches check-harness check clean

@@ -16,12 +16,16 @@
  * device must be back to the baseline, or the test fails with the growth
  * per cycle and the driver callbacks that took and dropped references.
  *
- * One KTAP result per IOMMU, named "unbind_rebind.<iommu>".  IOMMUs whose
- * driver cannot be unbound (suppress_bind_attrs) are skipped with the
- * reason.  Waits are bounded polls (-t MS, default 10000 ms).
+ * One KTAP result per IOMMU, named "unbind_rebind.<iommu>".  For an IOMMU
+ * whose driver cannot be unbound (suppress_bind_attrs, as arm-smmu-v3),
+ * "client_cycles.<iommu>" instead removes its PCI endpoint clients and
+ * rescans the PCI bus, N times, with the same checks; it is skipped, with
+ * the reason, when there is no PCI endpoint to remove.  Waits are bounded
+ * polls (-t MS, default 10000 ms).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stdarg.h>
 
 #include "iommu_refs.h"
 
@@ -184,40 +188,131 @@ static int find_iommus(struct iommu_inst *insts, int max)
 	return n;
 }
 
+static int __printf(3, 4)
+failf(char *msg, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* One unbind/bind cycle of @inst; returns 0 or -1 with @msg filled. */
+static int unbind_rebind(const struct iommu_inst *inst,
+			 const struct client *clients, int nclients,
+			 int *rebound, char *msg, size_t len)
+{
+	char iommu_path[PATH_MAX], path[PATH_MAX + 16];
+	int ret;
+
+	snprintf(iommu_path, sizeof(iommu_path), IOMMU_CLASS "/%s", inst->name);
+	snprintf(path, sizeof(path), "%s/unbind", inst->drv_path);
+	ret = write_str(path, inst->dev_name);
+	if (ret)
+		return failf(msg, len, "unbind %s: %s", inst->dev_name, strerror(-ret));
+	if (wait_for(iommu_path, false))
+		return failf(msg, len, "registered %d ms after unbind", timeout_ms);
+	snprintf(path, sizeof(path), "%s/bind", inst->drv_path);
+	ret = write_str(path, inst->dev_name);
+	if (ret)
+		return failf(msg, len, "bind %s: %s", inst->dev_name, strerror(-ret));
+	if (wait_for(iommu_path, true))
+		return failf(msg, len, "not registered %d ms after bind", timeout_ms);
+	return clients_back(inst, clients, nclients, rebound, msg, len);
+}
+
+/* A PCI endpoint: not a bridge (class 0x06), which would take its bus along */
+static bool pci_endpoint(const struct client *cl)
+{
+	char path[PATH_MAX], buf[16] = "";
+	FILE *f;
+
+	if (strcmp(cl->bus, "pci"))
+		return false;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/class", cl->name);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] && strncmp(buf, "0x06", 4);
+}
+
+/*
+ * For IOMMUs that cannot be unbound: remove the PCI endpoints among the
+ * clients and rescan the bus, which releases and probes them again.
+ */
+static int remove_rescan(const struct iommu_inst *inst,
+			 const struct client *clients, int nclients,
+			 int *rebound, char *msg, size_t len)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	for (int i = 0; i < nclients; i++) {
+		if (!pci_endpoint(&clients[i]))
+			continue;
+		if (snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove",
+			     clients[i].name) >= (int)sizeof(path))
+			return failf(msg, len, "%s: path too long", clients[i].name);
+		ret = write_str(path, "1");
+		if (ret)
+			return failf(msg, len, "remove %s: %s", clients[i].name,
+				     strerror(-ret));
+		*strrchr(path, '/') = '\0';
+		if (wait_for(path, false))
+			return failf(msg, len, "%s still there %d ms after remove",
+				     clients[i].name, timeout_ms);
+	}
+	ret = write_str("/sys/bus/pci/rescan", "1");
+	if (ret)
+		return failf(msg, len, "rescan: %s", strerror(-ret));
+	return clients_back(inst, clients, nclients, rebound, msg, len);
+}
+
 static void test_one(const struct iommu_inst *inst)
 {
 	static struct client clients[MAX_CLIENTS];
-	char iommu_path[PATH_MAX], unbind[PATH_MAX], bind[PATH_MAX];
+	int nclients, nbound = 0, nremove = 0, rebound = 0, ret;
 	char name[NAME_MAX + 32], msg[1024];
-	int nclients, nbound = 0, rebound = 0, ret;
+	char unbind[PATH_MAX + 16];
+	bool bindable;
 	struct refs base, now;
 
-	snprintf(name, sizeof(name), "unbind_rebind.%s", inst->name);
-
 	if (!inst->drv_path[0]) {
+		snprintf(name, sizeof(name), "unbind_rebind.%s", inst->name);
 		ksft_test_result_code(KSFT_SKIP, name, "no driver bound to its device");
 		return;
 	}
-	if (snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path) >=
-	    (int)sizeof(unbind) ||
-	    snprintf(bind, sizeof(bind), "%s/bind", inst->drv_path) >=
-	    (int)sizeof(bind) || !exists(unbind)) {
-		ksft_test_result_code(KSFT_SKIP, name, "%s has suppress_bind_attrs",
-				      strrchr(inst->drv_path, '/') + 1);
-		return;
-	}
-	snprintf(iommu_path, sizeof(iommu_path), IOMMU_CLASS "/%s", inst->name);
+	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
+	bindable = exists(unbind);
+	snprintf(name, sizeof(name), "%s.%s",
+		 bindable ? "unbind_rebind" : "client_cycles", inst->name);
+
 	nclients = list_clients(inst, clients, MAX_CLIENTS);
 	if (nclients < 0) {
 		ksft_test_result_code(KSFT_FAIL, name, "listing clients: %s",
 				      strerror(-nclients));
 		return;
 	}
-	for (int i = 0; i < nclients; i++)
+	for (int i = 0; i < nclients; i++) {
 		nbound += !!clients[i].driver[0];
-	ksft_print_msg("%s: device %s, driver %s, %d client(s) (%d with a driver), %d cycle(s)\n",
-		       inst->name, inst->dev_name, inst->drv_path, nclients,
-		       nbound, cycles);
+		nremove += pci_endpoint(&clients[i]);
+	}
+	if (!bindable && !nremove) {
+		ksft_test_result_code(KSFT_SKIP, name,
+				      "%s has suppress_bind_attrs and no PCI endpoint to remove",
+				      strrchr(inst->drv_path, '/') + 1);
+		return;
+	}
+	ksft_print_msg("%s: device %s, driver %s, %d client(s), %d with a driver\n",
+		       inst->name, inst->dev_name, inst->drv_path, nclients, nbound);
+	ksft_print_msg("%s: %d cycle(s) of %s\n", inst->name, cycles,
+		       bindable ? "unbind and bind" :
+		       "PCI endpoint remove and rescan (suppress_bind_attrs)");
 	if (inst->refs_dev[0] && refs_read(inst->refs_dev, &base)) {
 		ksft_test_result_code(KSFT_FAIL, name, "cannot read its counters");
 		return;
@@ -225,42 +320,17 @@ static void test_one(const struct iommu_inst *inst)
 	if (!inst->refs_dev[0])
 		ksft_print_msg("%s: no reference counters (%s)%s\n", inst->name,
 			       refs_unavailable() ?: "not in " REFS_DIR,
-			       ": only unbind and rebind are checked");
+			       ": only the cycles are checked");
 	else
 		ksft_print_msg("%s: counters in %s/%s, refcount %lld\n", inst->name,
 			       REFS_DIR, inst->refs_dev, refs_num(&base, "refcount"));
 
 	for (int c = 1; c <= cycles; c++) {
-		ret = write_str(unbind, inst->dev_name);
+		ret = bindable ?
+		      unbind_rebind(inst, clients, nclients, &rebound, msg, sizeof(msg)) :
+		      remove_rescan(inst, clients, nclients, &rebound, msg, sizeof(msg));
 		if (ret) {
-			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: unbind %s: %s",
-					      c, inst->dev_name,
-					      strerror(-ret));
-			return;
-		}
-		if (wait_for(iommu_path, false)) {
-			ksft_test_result_code(KSFT_FAIL, name,
-					      "cycle %d: registered %d ms after unbind",
-					      c, timeout_ms);
-			return;
-		}
-		ret = write_str(bind, inst->dev_name);
-		if (ret) {
-			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: bind %s: %s",
-					      c, inst->dev_name,
-					      strerror(-ret));
-			return;
-		}
-		if (wait_for(iommu_path, true)) {
-			ksft_test_result_code(KSFT_FAIL, name,
-					      "cycle %d: not registered %d ms after bind",
-					      c, timeout_ms);
-			return;
-		}
-		if (clients_back(inst, clients, nclients, &rebound, msg,
-				 sizeof(msg))) {
-			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: %s",
-					      c, msg);
+			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: %s", c, msg);
 			return;
 		}
 	}
