@@ -14,9 +14,6 @@ KSRC ?=
 BUILD ?= $(CURDIR)/build
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/iommu-debug-refs
 SRC := $(BUILD)/src-$(if $(KSRC),ksrc,$(BASE))
-# ccache hits for a clone in another directory: paths under the build
-# directory are hashed relative to it.
-export CCACHE_BASEDIR ?= $(BUILD)
 QEMU_DIR := $(SRC)/tools/testing/selftests/iommu/qemu
 HARNESS = $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(BUILD)/qemu/$(1) ARCH=$(1)
 CHECK := $(QEMU_DIR)/console-check.sh

@@ -5,6 +5,7 @@
 #ifndef __IOMMU_DEBUG_REFS_H
 #define __IOMMU_DEBUG_REFS_H
 
+#include <linux/iommu.h>
 #include <linux/list.h>
 #include <linux/types.h>
 
@@ -58,6 +59,23 @@ void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 			     const struct iommu_device *iommu,
 			     const struct fwnode_handle *fwnode, int err);
+
+/**
+ * iommu_debug_refs_fwnode() - The IOMMU firmware node of a client
+ * @dev: the client device
+ *
+ * Return: the firmware node of the IOMMU in @dev's fwspec, which names the
+ * instance a failed probe_device() was for, or NULL. Without
+ * CONFIG_IOMMU_DEBUG_REFS, NULL without looking at @dev, so that the
+ * caller's code is the same as without the accounting.
+ */
+static inline const struct fwnode_handle *
+iommu_debug_refs_fwnode(struct device *dev)
+{
+	struct iommu_fwspec *fwspec = dev_iommu_fwspec_get(dev);
+
+	return fwspec ? fwspec->iommu_fwnode : NULL;
+}
 #else
 struct iommu_debug_refs_op {
 };
@@ -82,6 +100,12 @@ static inline void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 					   const struct fwnode_handle *fwnode,
 					   int err)
 {
+}
+
+static inline const struct fwnode_handle *
+iommu_debug_refs_fwnode(struct device *dev)
+{
+	return NULL;
 }
 #endif
 
