@@ -12,7 +12,8 @@
  * its driver back.
  *
  * With CONFIG_IOMMU_DEBUG_REFS, the IOMMU's reference counters are read
- * before the first cycle and after the last: the reference count of its
+ * before the first cycle and after the last (and, by a child process, in a
+ * loop during the cycles, for KASAN and lockdep to watch): the reference count of its
  * device must be back to the baseline, or the test fails with the growth
  * per cycle and the driver callbacks that took and dropped references.
  *
@@ -25,7 +26,9 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/wait.h>
 
 #include "iommu_refs.h"
 
@@ -273,14 +276,53 @@ static int remove_rescan(const struct iommu_inst *inst,
 	return clients_back(inst, clients, nclients, rebound, msg, len);
 }
 
+/*
+ * Read the counters file in a loop while the IOMMU is cycled, in a child
+ * process: with KASAN and lockdep, a use-after-free or a lock inversion
+ * between the reader and the unbind shows as a splat.  Returns the pid.
+ */
+static pid_t start_reader(const char *refs_dev)
+{
+	char path[PATH_MAX], buf[4096];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), REFS_DIR "/%s/counters", refs_dev);
+	pid = fork();
+	if (pid)
+		return pid;
+	for (;;) {
+		int fd = open(path, O_RDONLY);
+
+		if (fd < 0)
+			_exit(1);
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		close(fd);
+	}
+}
+
+static void stop_reader(pid_t pid)
+{
+	int status;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status))
+		ksft_print_msg("counters reader exited early: %d\n",
+			       WEXITSTATUS(status));
+}
+
 static void test_one(const struct iommu_inst *inst)
 {
 	static struct client clients[MAX_CLIENTS];
 	int nclients, nbound = 0, nremove = 0, rebound = 0, ret;
 	char name[NAME_MAX + 32], msg[1024];
 	char unbind[PATH_MAX + 16];
-	bool bindable;
 	struct refs base, now;
+	bool bindable;
+	pid_t reader;
 
 	if (!inst->drv_path[0]) {
 		snprintf(name, sizeof(name), "unbind_rebind.%s", inst->name);
@@ -325,15 +367,18 @@ static void test_one(const struct iommu_inst *inst)
 		ksft_print_msg("%s: counters in %s/%s, refcount %lld\n", inst->name,
 			       REFS_DIR, inst->refs_dev, refs_num(&base, "refcount"));
 
+	reader = inst->refs_dev[0] ? start_reader(inst->refs_dev) : 0;
 	for (int c = 1; c <= cycles; c++) {
 		ret = bindable ?
 		      unbind_rebind(inst, clients, nclients, &rebound, msg, sizeof(msg)) :
 		      remove_rescan(inst, clients, nclients, &rebound, msg, sizeof(msg));
 		if (ret) {
+			stop_reader(reader);
 			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: %s", c, msg);
 			return;
 		}
 	}
+	stop_reader(reader);
 	if (rebound)
 		ksft_print_msg("%s: %d client driver(s) unbound with the IOMMU and bound again\n",
 			       inst->name, rebound);
