@@ -36,17 +36,13 @@ static long now_us(void)
 static long timed_cycle(const char *inst, int want)
 {
 	long start = now_us(), end;
-	char path[PATH_MAX];
 	int ret;
 
-	snprintf(path, sizeof(path), IOMMU_CLASS "/%s", inst);
-	ret = write_str(TEST_IOMMU_DRIVER "/unbind", inst);
-	if (!ret)
-		ret = write_str(TEST_IOMMU_DRIVER "/bind", inst);
+	ret = test_iommu_rebind(inst);
 	if (ret)
 		return ret;
 	end = start + timeout_ms * 1000L;
-	while (!exists(path) || test_iommu_clients(inst) != want) {
+	while (test_iommu_clients(inst) != want) {
 		if (now_us() > end)
 			return -ETIMEDOUT;
 		usleep(200);

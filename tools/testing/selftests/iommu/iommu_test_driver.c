@@ -67,18 +67,10 @@ static int set_inject(const char *inst, const char *mode)
 /* One unbind/bind cycle of both instances; @err names what failed. */
 static int cycle(bool clients_back, char *err, size_t len)
 {
-	char path[PATH_MAX];
 	int ret;
 
 	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), IOMMU_CLASS "/%s", insts[i]);
-		ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[i]);
-		if (!ret)
-			ret = wait_for(path, false);
-		if (!ret)
-			ret = write_str(TEST_IOMMU_DRIVER "/bind", insts[i]);
-		if (!ret)
-			ret = wait_for(path, true);
+		ret = test_iommu_rebind(insts[i]);
 		if (ret) {
 			snprintf(err, len, "unbind/bind %s: %s", insts[i], strerror(-ret));
 			return ret;

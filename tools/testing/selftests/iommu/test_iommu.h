@@ -127,6 +127,25 @@ static inline int test_iommu_clients(const char *inst)
 	return n;
 }
 
+/* Unbind @inst and bind it again, waiting until it is gone and back. */
+static inline int test_iommu_rebind(const char *inst)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	if (snprintf(path, sizeof(path), IOMMU_CLASS "/%s", inst) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	ret = write_str(TEST_IOMMU_DRIVER "/unbind", inst);
+	if (!ret)
+		ret = wait_for(path, false);
+	if (!ret)
+		ret = write_str(TEST_IOMMU_DRIVER "/bind", inst);
+	if (!ret)
+		ret = wait_for(path, true);
+	return ret;
+}
+
 /*
  * The IOMMU core holds a reference to the module for each client it
  * configured: unbind the instances, which releases them, then unload.
