@@ -30,33 +30,38 @@ tree: deps
 	if [ -z "$$base" ]; then base=$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base) || exit 1; fi; \
 	$(CURDIR)/scripts/assemble.sh "$$base" $(SRC)
 
-# make: the x86_64 guest.
+# make: the x86_64 guest (virtio-iommu, a mounted disk behind it: the
+# safety checks, then the suite with every IOMMU opted in).
 run: tree
-	@$(call HARNESS,x86_64) MACHINE=virtio qemu
+	@$(call HARNESS,x86_64) MACHINE=virtio SAFETY=1 qemu
 
 # Individual boots, also used by check.
 qemu-x86_64: tree
-	@$(call HARNESS,x86_64) MACHINE=virtio qemu
+	@$(call HARNESS,x86_64) MACHINE=virtio SAFETY=1 qemu
+# QEMU's intel-iommu (VT-d: no parent device, cannot be unbound), same kernel
+qemu-x86_64-vtd: tree
+	@$(call HARNESS,x86_64) MACHINE=vtd qemu
 qemu-aarch64: tree
 	@$(call HARNESS,aarch64) MACHINE=virtio qemu
 qemu-aarch64-smmuv3: tree
 	@$(call HARNESS,aarch64) MACHINE=smmuv3 qemu
 
 # The debug config (KASAN, lockdep, kmemleak, DEBUG_OBJECTS...): a kernel
-# of its own per arch.  CYCLES sets the unbind/rebind cycles.
+# of its own per arch.  CYCLES sets the measured unbind/rebind cycles.
+# The x86_64 one builds the selftests with LLVM=1 (clang and lld).
 CYCLES ?= 3
 qemu-x86_64-debug: tree
-	@$(call HARNESS,x86_64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
+	@$(call HARNESS,x86_64) MACHINE=virtio DEBUG_KERNEL=yes LLVM=1 TEST_ARGS="-d all -n $(CYCLES)" qemu
 qemu-aarch64-debug: tree
-	@$(call HARNESS,aarch64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
+	@$(call HARNESS,aarch64) MACHINE=virtio DEBUG_KERNEL=yes TEST_ARGS="-d all -n $(CYCLES)" qemu
 qemu-aarch64-smmuv3-debug: tree
-	@$(call HARNESS,aarch64) MACHINE=smmuv3 DEBUG_KERNEL=yes TEST_ARGS="-n $(CYCLES)" qemu
+	@$(call HARNESS,aarch64) MACHINE=smmuv3 DEBUG_KERNEL=yes TEST_ARGS="-d all -n $(CYCLES)" qemu
 
 # 100 unbind/rebind cycles of virtio-iommu under the debug config, both
 # arches (iommu_unbind_rebind only, SOAK_CYCLES cycles).
 SOAK_CYCLES ?= 100
 SOAK = $(call HARNESS,$(1)) MACHINE=virtio DEBUG_KERNEL=yes TESTS=iommu_unbind_rebind \
-	TEST_ARGS="-n $(SOAK_CYCLES)" TEST_TIMEOUT=1200 QEMU_TIMEOUT=1500 qemu
+	TEST_ARGS="-d all -n $(SOAK_CYCLES)" TEST_TIMEOUT=1200 QEMU_TIMEOUT=1500 qemu
 soak: tree
 	@status=0; \
 	$(call SOAK,x86_64) || status=1; \
@@ -115,16 +120,27 @@ check-patches: tree
 
 # The harness must fail when a guest test fails, when the kernel WARNs or
 # oopses and when a test hangs: boot with each fault injected and expect
-# the failure.
+# the failure.  "warn" loads the test driver with warn_on_release=1: the
+# program must fail the result of the instance whose cycle WARNed, from
+# the kernel log it reads itself.
+HARNESS_EXPECT_fail := not ok .*selftests: harness: inject.sh \# exit=1
+HARNESS_EXPECT_hang := not ok .*selftests: harness: inject.sh \# TIMEOUT
+HARNESS_EXPECT_warn := not ok [0-9]+ unbind_rebind.test-iommus:iommu0 \# kernel splat during its cycles: WARNING
+HARNESS_EXPECT_oops := the guest did not finish
 check-harness: tree
 	@for inject in fail warn oops hang; do \
-		log=$(LOGS)/x86_64/console-virtio-inject-$$inject.log; \
-		if $(call HARNESS,x86_64) MACHINE=virtio INJECT=$$inject TEST_TIMEOUT=20 qemu >$(LOGS)/harness-$$inject.out 2>&1; then \
+		case $$inject in \
+		fail) expect='$(HARNESS_EXPECT_fail)' ;; hang) expect='$(HARNESS_EXPECT_hang)' ;; \
+		warn) expect='$(HARNESS_EXPECT_warn)' ;; oops) expect='$(HARNESS_EXPECT_oops)' ;; esac; \
+		if $(call HARNESS,x86_64) MACHINE=virtio INJECT=$$inject TESTS=iommu_unbind_rebind \
+			QEMU_TIMEOUT=300 qemu >$(LOGS)/harness-$$inject.out 2>&1; then \
 			echo "not ok harness detects injected $$inject: run passed"; exit 1; \
 		fi; \
 		grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' $(LOGS)/harness-$$inject.out || \
 			{ echo "not ok harness detects injected $$inject: no summary"; exit 1; }; \
-		echo "ok harness detects injected $$inject: $$(grep -m1 -E 'not ok|splat|did not finish' $(LOGS)/harness-$$inject.out)"; \
+		grep -qE "$$expect" $(LOGS)/harness-$$inject.out $(LOGS)/x86_64/ktap-virtio-inject-$$inject.log || \
+			{ echo "not ok harness detects injected $$inject: no line matching: $$expect"; exit 1; }; \
+		echo "ok harness detects injected $$inject: $$(grep -hm1 -E "$$expect" $(LOGS)/harness-$$inject.out $(LOGS)/x86_64/ktap-virtio-inject-$$inject.log)"; \
 	done
 
 check: tree
@@ -134,7 +150,7 @@ check: tree
 	$(MAKE) --no-print-directory check-series > $(LOGS)/check-series.log 2>&1 || status=1; \
 	cat $(LOGS)/check-series.log; \
 	$(MAKE) --no-print-directory check-harness || status=1; \
-	for t in qemu-x86_64 qemu-x86_64-debug qemu-aarch64-debug qemu-aarch64-smmuv3-debug; do \
+	for t in qemu-x86_64 qemu-x86_64-vtd qemu-x86_64-debug qemu-aarch64-debug qemu-aarch64-smmuv3-debug; do \
 		$(MAKE) --no-print-directory $$t || status=1; \
 	done; \
 	$(MAKE) --no-print-directory compile-test > $(LOGS)/compile-test.log 2>&1 || status=1; \
@@ -146,13 +162,14 @@ check: tree
 	  $(LOGS)/size-check.log | \
 	  awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $$0 }'; \
 	  echo "iommu-qemu: done"; } > $(LOGS)/console-build-checks.log; \
-	$(CHECK) summary $(LOGS)/x86_64/console-virtio.log $(LOGS)/x86_64/console-virtio-debug.log \
-		$(LOGS)/aarch64/console-virtio-debug.log $(LOGS)/aarch64/console-smmuv3-debug.log \
+	$(CHECK) summary $(LOGS)/x86_64/ktap-virtio.log $(LOGS)/x86_64/ktap-vtd.log \
+		$(LOGS)/x86_64/ktap-virtio-debug-llvm.log \
+		$(LOGS)/aarch64/ktap-virtio-debug.log $(LOGS)/aarch64/ktap-smmuv3-debug.log \
 		$(LOGS)/console-build-checks.log || status=1; \
 	exit $$status
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps tree run qemu-x86_64 qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug \
+.PHONY: all deps tree run qemu-x86_64 qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug \
 	qemu-aarch64-debug qemu-aarch64-smmuv3-debug soak bench series check-series bisect-check compile-test size-check check-patches check-harness check clean

@@ -13,7 +13,8 @@ pkgs=(
 	qemu-system-x86 qemu-system-arm
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	gcc-arm-linux-gnueabihf
-	jq bash device-tree-compiler
+	jq bash device-tree-compiler busybox-static e2fsprogs xz-utils
+	clang lld
 	python3-docutils perl
 )
 

@@ -46,6 +46,11 @@ static unsigned int clients = 4;
 module_param(clients, uint, 0444);
 MODULE_PARM_DESC(clients, "client devices per instance (0-1000, default 4)");
 
+static bool warn_on_release;
+module_param(warn_on_release, bool, 0444);
+MODULE_PARM_DESC(warn_on_release,
+		 "WARN once when a client is released, to test that the selftests fail on a kernel warning");
+
 enum test_iommu_inject {
 	TEST_IOMMU_INJECT_NONE,
 	TEST_IOMMU_INJECT_XLATE_LEAK,
@@ -190,6 +195,7 @@ static void test_iommu_release_device(struct device *dev)
 	struct device *iommu_dev = client->iommu_dev;
 	struct test_iommu_inst *inst;
 
+	WARN_ONCE(warn_on_release, "test-iommu: warning injected by warn_on_release\n");
 	inst = test_iommu_inst_of(iommu_dev->of_node);
 	switch (inst ? test_iommu_inject(inst) : TEST_IOMMU_INJECT_NONE) {
 	case TEST_IOMMU_INJECT_RELEASE_LEAK:

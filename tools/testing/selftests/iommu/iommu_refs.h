@@ -8,6 +8,7 @@
 #ifndef __SELFTESTS_IOMMU_REFS_H
 #define __SELFTESTS_IOMMU_REFS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #define REFS_MAX_KEYS	64
 /* Deferred puts (device links released from a workqueue) settle in this */
 #define REFS_SETTLE_MS	2000
+#define TEST_IOMMU_DRIVER_NAME	"test-iommu"
 
 static int cycles = 3;
 static int timeout_ms = 10000;
@@ -112,30 +114,98 @@ static inline bool debugfs_mounted(void)
 	return found;
 }
 
-/* The options of every program: -n cycles, -t timeout_ms, -c clients. */
+/*
+ * Real IOMMUs named with -d (or all of them with -d all): only these are
+ * unbound or have clients removed; by default only the test IOMMU driver's
+ * instances are.
+ */
+#define MAX_SELECTED	16
+static const char *selected[MAX_SELECTED];
+static int nr_selected;
+static bool select_all;
+
+static inline __noreturn void print_usage(const char *prog, const char *err)
+{
+	fprintf(stderr, "%s: %s\n"
+		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms] [-c clients]\n"
+		"  -d IOMMU  also cycle this real IOMMU (a name in " IOMMU_CLASS
+		" or its device), repeatable;\n"
+		"            -d all: every real IOMMU.  By default only the test IOMMU\n"
+		"            driver's instances are cycled.  Devices a mounted filesystem,\n"
+		"            swap, the console or the default route need are never taken.\n"
+		"  -n N      measured cycles after one warm-up cycle (default 3)\n"
+		"  -t MS     bound of each wait (default 10000)\n"
+		"  -c N      clients per test IOMMU instance, where a program creates them\n",
+		prog, err, prog);
+	exit(KSFT_FAIL);
+}
+
+static inline int parse_num(const char *prog, const char *opt, const char *s, int min)
+{
+	char *end, err[128];
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || !*s || *end || v < min || v > 1000000) {
+		snprintf(err, sizeof(err), "%s: '%s' is not a number >= %d", opt, s, min);
+		print_usage(prog, err);
+	}
+	return v;
+}
+
+/*
+ * The options of every program: -d, -n cycles, -t timeout_ms, -c clients.
+ * Bad input is a usage message and exit code 1, before anything is done.
+ */
 static inline void parse_args(int argc, char *argv[])
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:n:t:")) != -1) {
+	while ((opt = getopt(argc, argv, ":c:d:hn:t:")) != -1) {
+		char err[128];
+
 		switch (opt) {
 		case 'c':
-			nr_clients = atoi(optarg);
+			nr_clients = parse_num(argv[0], "-c", optarg, 0);
+			break;
+		case 'd':
+			if (!strcmp(optarg, "all"))
+				select_all = true;
+			else if (nr_selected == MAX_SELECTED || !*optarg)
+				print_usage(argv[0], "-d: too many IOMMUs, or an empty name");
+			else
+				selected[nr_selected++] = optarg;
 			break;
 		case 'n':
-			cycles = atoi(optarg);
+			cycles = parse_num(argv[0], "-n", optarg, 1);
 			break;
 		case 't':
-			timeout_ms = atoi(optarg);
+			timeout_ms = parse_num(argv[0], "-t", optarg, 1);
 			break;
+		case 'h':
+			print_usage(argv[0], "help");
+		case ':':
+			snprintf(err, sizeof(err), "-%c needs an argument", optopt);
+			print_usage(argv[0], err);
 		default:
-			fprintf(stderr, "usage: %s [-n cycles] [-t timeout_ms] [-c clients]\n",
-				argv[0]);
-			exit(KSFT_FAIL);
+			snprintf(err, sizeof(err), "unknown option -%c", optopt);
+			print_usage(argv[0], err);
 		}
 	}
-	if (cycles < 1 || timeout_ms < 1 || nr_clients < 0)
-		ksft_exit_fail_msg("-n and -t must be positive, -c not negative\n");
+	if (optind < argc)
+		print_usage(argv[0], "unexpected argument");
+}
+
+/* Was this real IOMMU (class name or device name) opted in? */
+static inline bool iommu_selected(const char *name, const char *dev)
+{
+	if (select_all)
+		return true;
+	for (int i = 0; i < nr_selected; i++)
+		if (!strcmp(selected[i], name) || (*dev && !strcmp(selected[i], dev)))
+			return true;
+	return false;
 }
 
 /*
@@ -265,6 +335,59 @@ static inline int refs_check(const char *dev, const struct refs *base,
 					", %+.1f leaked by failed calls", (double)de / cycles);
 	}
 	return 1;
+}
+
+/*
+ * The site whose references grew most between @base and @now, as
+ * "site:function" in @buf, or "-".
+ */
+static inline void refs_top_site(const struct refs *base, const struct refs *now,
+				 char *buf, size_t len)
+{
+	long long best = 0;
+
+	snprintf(buf, len, "-");
+	for (int s = 0; s < 3; s++) {
+		long long d = llabs(refs_net(now, refs_sites[s]) - refs_net(base, refs_sites[s]) +
+				    refs_site(now, refs_sites[s], "error_leaks") -
+				    refs_site(base, refs_sites[s], "error_leaks"));
+		char key[64];
+
+		snprintf(key, sizeof(key), "%s.fn", refs_sites[s]);
+		if (d > best) {
+			best = d;
+			snprintf(buf, len, "%s:%s", refs_sites[s],
+				 *refs_str(now, key) ? refs_str(now, key) : "-");
+		}
+	}
+	/* One word: "fn [module]" becomes "fn[module]" */
+	for (char *r = buf, *w = buf; ; r++) {
+		if (*r != ' ')
+			*w++ = *r;
+		if (!*r)
+			break;
+	}
+}
+
+#define KV_FMT \
+	"iommu=%s driver=%s cycles=%d refcount_before=%lld refcount_after=%lld warmup=%+lld growth_per_cycle=%s site=%s verdict=%s\n"
+
+/*
+ * The machine-readable summary of a result, one line:
+ * "# iommu=... driver=... cycles=N refcount_before=B refcount_after=A
+ *  warmup=+W growth_per_cycle=+g1,+g2,... site=... verdict=..."
+ */
+static inline void refs_print_kv(const char *iommu, const char *driver, int n,
+				 long long before, long long after, long long warmup,
+				 const long long *growth, const char *site,
+				 const char *verdict)
+{
+	char g[512] = "-";
+	size_t off = 0;
+
+	for (int i = 0; growth && i < n && off < sizeof(g) - 24; i++)
+		off += snprintf(g + off, sizeof(g) - off, "%s%+lld", i ? "," : "", growth[i]);
+	ksft_print_msg(KV_FMT, iommu, driver, n, before, after, warmup, g, site, verdict);
 }
 
 #endif /* __SELFTESTS_IOMMU_REFS_H */

@@ -12,17 +12,34 @@
 #   iommu_refs.sh [-n N]            selftest (KTAP): identical snapshots
 #                                   compare equal, a grown reference count
 #                                   is reported, and unbinding and
-#                                   rebinding every bindable IOMMU (N
-#                                   times, default 1) leaves the counters
-#                                   balanced; -t and -c, options of the
-#                                   other programs, are ignored
+#                                   rebinding the test IOMMU driver's
+#                                   instances (N times, default 1) leaves
+#                                   the counters balanced
 #
-# Only bash builtins and jq are used. Exit 4 (kselftest skip) when jq, root,
-# debugfs or CONFIG_IOMMU_DEBUG_REFS is missing.
+# The selftest never unbinds a real IOMMU: -d, -t and -c, options of the
+# other programs, are accepted and ignored (iommu_unbind_rebind cycles the
+# real IOMMUs named with -d).  It loads the test module (modprobe) when it
+# is not loaded, and journals what it changes in the state file the C
+# programs use (iommu_safety.h): an interrupted run is undone on exit,
+# SIGTERM or SIGINT, and by the next run of any of the programs.
+#
+# Only bash builtins, jq and modprobe are used.  Exit codes are kselftest's:
+# 1 when a result fails, 4 when every result is skipped (no jq, not root,
+# no debugfs, no CONFIG_IOMMU_DEBUG_REFS, no test driver).
 set -u
 
 REFS=${IOMMU_REFS_DIR:-/sys/kernel/debug/iommu/refs}
+TEST_DRV=/sys/bus/platform/drivers/test-iommu
+STATE=${IOMMU_SELFTESTS_STATE:-}
+if [ -z "$STATE" ]; then
+	STATE=/tmp/iommu-selftests.state
+	[ -d /run ] && [ -w /run ] && STATE=/run/iommu-selftests.state
+fi
 KSFT_PASS=0 KSFT_FAIL=1 KSFT_SKIP=4
+# The selftest reports through kselftest's helpers; snapshot and diff work
+# without them (a copy of this script alone on a board).
+KTAP_HELPERS=$(dirname "$0")/../kselftest/ktap_helpers.sh
+[ ! -r "$KTAP_HELPERS" ] || . "$KTAP_HELPERS"
 
 die() { echo "iommu_refs.sh: $*" >&2; exit 2; }
 
@@ -91,39 +108,86 @@ diff_json() {
 	return 0
 }
 
-ktap() { echo "$@"; }
+# An IOMMU's class name or device name, "all", or a test instance.
+known_iommu() {
+	local d
+	[ "$1" = all ] || [ -e "/sys/class/iommu/$1" ] || [[ $1 == test-iommus:* ]] && return 0
+	for d in /sys/class/iommu/*/device; do
+		d=$(cd -P "$d" 2>/dev/null && pwd) && [ "${d##*/}" = "$1" ] && return 0
+	done
+	return 1
+}
 
-# Unbind and rebind every bindable IOMMU driver once. Clients whose driver
-# went away with the IOMMU (device links) are bound again.
-cycle_all() {
-	local c cl dev drv path bound
-	for c in /sys/class/iommu/*; do
-		[ -e "$c/device/driver" ] || continue
-		path=$(cd -P "$c/device" && pwd) || continue
-		dev=${path##*/}
-		drv=$(cd -P "$c/device/driver" && pwd) || continue
-		[ -e "$drv/unbind" ] || continue
-		bound=()
-		for cl in "$c"/devices/*; do
-			[ -e "$cl/driver" ] && bound+=("$(cd -P "$cl" && pwd)")
-		done
-		echo "# unbind and bind ${c##*/} ($dev, ${drv##*/})"
-		echo "$dev" >"$drv/unbind" || return 1
+usage() {
+	echo "iommu_refs.sh: $*" >&2
+	echo "usage: iommu_refs.sh [-n cycles] [-d IOMMU|all]... [-t ms] [-c n] [snapshot [FILE] | diff A B]" >&2
+	exit $KSFT_FAIL
+}
+
+# Undo what the journal records (the format of iommu_safety.h), then empty
+# it: IOMMU drivers bound, PCI rescan, client drivers probed, test
+# instances unbound and the test module unloaded.
+restore() {
+	local pass a b c d
+	[ -s "$STATE" ] || return 0
+	for pass in bind rescan probe unbind unload; do
+		while read -r a b c d; do
+			[ "$a" = "$pass" ] || continue
+			case $a in
+			bind) [ -e "/sys/bus/$b/devices/$d/driver" ] ||
+				echo "$d" >"/sys/bus/$b/drivers/$c/bind" ;;
+			rescan) echo 1 >/sys/bus/pci/rescan ;;
+			probe) [ -e "/sys/bus/$b/devices/$c/driver" ] ||
+				echo "$c" >"/sys/bus/$b/drivers_probe" ;;
+			unbind) [ ! -e "/sys/bus/$b/drivers/$c/$d" ] ||
+				echo "$d" >"/sys/bus/$b/drivers/$c/unbind" ;;
+			unload) [ ! -e "/sys/module/$b/initstate" ] || unload "$b" ;;
+			esac
+		done <"$STATE" 2>/dev/null
+	done
+	: >"$STATE"
+}
+
+unload() {
+	local _
+	for _ in {1..500}; do
+		modprobe -r "$1" 2>/dev/null && return 0
+		nap 0.01
+	done
+	return 1
+}
+
+# Load the test IOMMU driver if it is not there; why not, or nothing.
+test_driver() {
+	[ -d "$TEST_DRV" ] && return
+	command -v modprobe >/dev/null || { echo "no modprobe to load test_iommu"; return; }
+	echo "unload test_iommu" >>"$STATE"
+	if ! modprobe -q test_iommu instances=1 clients=4; then
+		echo "no test_iommu module (CONFIG_TEST_IOMMU)"
+		return
+	fi
+	local i
+	for i in "$TEST_DRV"/test-iommus:*; do
+		[ -e "$i" ] && echo "unbind platform test-iommu ${i##*/}" >>"$STATE"
+	done
+}
+
+# Unbind and rebind every instance of the test IOMMU driver once.
+cycle_test() {
+	local i c n=0
+	for i in "$TEST_DRV"/test-iommus:*; do
+		[ -e "$i" ] || continue
+		i=${i##*/} c=/sys/class/iommu/$i
+		echo "bind platform test-iommu $i" >>"$STATE"
+		echo "# unbind and bind $i"
+		echo "$i" >"$TEST_DRV/unbind" || return 1
 		for _ in {1..500}; do [ -e "$c" ] || break; nap 0.02; done
-		echo "$dev" >"$drv/bind" || return 1
+		echo "$i" >"$TEST_DRV/bind" || return 1
 		for _ in {1..500}; do [ -e "$c" ] && break; nap 0.02; done
 		[ -e "$c" ] || return 1
-		for cl in "${bound[@]}"; do
-			for _ in {1..500}; do [ -e "$c/devices/${cl##*/}" ] && break; nap 0.02; done
-			[ -e "$cl/driver" ] && continue
-			echo "# bind ${cl##*/} again (its driver was unbound with the IOMMU)"
-			path=$(cd -P "$cl/subsystem" && pwd) || return 1
-			echo "${cl##*/}" >"$path/drivers_probe" || return 1
-			[ -e "$cl/driver" ] || return 1
-		done
+		n=$((n + 1))
 	done
-	# Let the re-probed clients and deferred puts settle
-	nap 1
+	((n > 0))
 }
 
 # sleep(1) without coreutils: a read that times out.
@@ -133,53 +197,84 @@ nap() {
 
 selftest() {
 	local why a b grown out i
+	[ -r "$KTAP_HELPERS" ] || die "no $KTAP_HELPERS: run it from the kernel tree or a kselftest install"
 	why=$(unavailable)
-	echo "TAP version 13"
+	ktap_print_header
 	if [ -n "$why" ]; then
-		echo "1..0 # SKIP $why"
+		ktap_skip_all "$why"
 		exit $KSFT_SKIP
 	fi
-	echo "1..3"
+	# A run killed before it restored the machine left its journal
+	if [ -s "$STATE" ]; then
+		ktap_print_msg "$STATE: an earlier run was killed before it restored the machine: restoring"
+		restore
+	fi
+	trap 'restore' EXIT
+	trap 'restore; trap - TERM; kill -TERM $$' TERM
+	trap 'restore; trap - INT; kill -INT $$' INT
+	ktap_set_plan 3
 
 	a=$(snapshot) && b=$(snapshot)
 	if diff_json "$a" "$b" >/dev/null; then
-		ktap "ok 1 refs_diff.identical"
+		ktap_test_pass refs_diff.identical
 	else
-		ktap "not ok 1 refs_diff.identical"
+		ktap_test_fail refs_diff.identical
 	fi
 
 	# The detector must detect: grow one reference count by hand.
 	[ "$(jq length <<<"$a")" != 0 ] || a='{"fake": {"refcount": 1, "parent": "-"}}'
 	grown=$(jq 'to_entries | .[0].value.refcount += 1 | from_entries' <<<"$a")
 	if out=$(diff_json "$a" "$grown"); then
-		ktap "not ok 2 refs_diff.detects_growth # a grown refcount was not reported"
+		ktap_print_msg "a grown refcount was not reported"
+		ktap_test_fail refs_diff.detects_growth
 	else
-		echo "# $out"
-		ktap "ok 2 refs_diff.detects_growth"
+		ktap_print_msg "$out"
+		ktap_test_pass refs_diff.detects_growth
 	fi
 
-	a=$(snapshot)
-	for ((i = 0; i < cycles; i++)); do cycle_all || break; done
-	if ((i < cycles)); then
-		ktap "not ok 3 refs_diff.unbind_rebind # unbind/bind failed"
-		return
-	fi
-	b=$(snapshot)
-	if out=$(diff_json "$a" "$b"); then
-		ktap "ok 3 refs_diff.unbind_rebind"
+	why=$(test_driver)
+	if [ -n "$why" ]; then
+		ktap_print_msg "refs_diff.unbind_rebind: SKIP: $why"
+		ktap_test_skip refs_diff.unbind_rebind
 	else
-		while read -r line; do echo "# $line"; done <<<"$out"
-		ktap "not ok 3 refs_diff.unbind_rebind"
+		a=$(snapshot)
+		for ((i = 0; i < cycles; i++)); do cycle_test || break; done
+		# Let the re-probed clients and deferred puts settle
+		nap 1
+		b=$(snapshot)
+		if ((i < cycles)); then
+			ktap_print_msg "unbind/bind of the test IOMMU instances failed or cycled nothing"
+			ktap_test_fail refs_diff.unbind_rebind
+		elif out=$(diff_json "$a" "$b"); then
+			ktap_print_msg "iommu=test-iommus driver=test-iommu cycles=$cycles verdict=balanced"
+			ktap_test_pass refs_diff.unbind_rebind
+		else
+			while read -r line; do ktap_print_msg "$line"; done <<<"$out"
+			ktap_print_msg "iommu=test-iommus driver=test-iommu cycles=$cycles verdict=leak"
+			ktap_test_fail refs_diff.unbind_rebind
+		fi
 	fi
+	restore
+	ktap_print_totals
+	((KTAP_CNT_FAIL == 0)) || exit $KSFT_FAIL
+	((KTAP_CNT_PASS > 0)) || exit $KSFT_SKIP
+	exit $KSFT_PASS
 }
 
 cycles=1
-while [[ ${1:-} == -[nct] ]]; do
-	[[ ${2:-} =~ ^[0-9]+$ ]] || die "$1 needs a number"
-	[ "$1" = -n ] && cycles=$2
+while [[ ${1:-} == -* ]]; do
+	case $1 in
+	-n|-t|-c)
+		[[ ${2:-} =~ ^[0-9]+$ ]] || usage "$1 needs a number"
+		[ "$1" = -n ] && cycles=$((10#$2))
+		;;
+	-d)	[ -n "${2:-}" ] || usage "-d needs an IOMMU name or all"
+		known_iommu "$2" || usage "-d $2: no such IOMMU in /sys/class/iommu" ;;
+	*)	usage "unknown option $1" ;;
+	esac
 	shift 2
 done
-((cycles > 0)) || die "-n must be positive"
+((cycles > 0)) || usage "-n must be positive"
 
 case "${1:-}" in
 snapshot)
@@ -196,6 +291,6 @@ diff)
 	selftest
 	;;
 *)
-	die "usage: iommu_refs.sh [-n cycles] [snapshot [FILE] | diff A B]"
+	usage "unknown command $1"
 	;;
 esac

@@ -15,10 +15,19 @@
  *  - test_iommu.reload: loads and unloads the module 20 times; each load
  *    must create the instances and their counters, each unload remove them.
  *
+ * The module is loaded with modprobe when there is one (compressed modules
+ * work), else with finit_module(); built in (CONFIG_TEST_IOMMU=y), the two
+ * instances made at boot are used and test_iommu.reload is skipped.  Every
+ * change is journaled and undone on SIGTERM, SIGINT or a crash, and by the
+ * next run after SIGKILL (iommu_safety.h).  A kernel splat logged during a
+ * result's cycles fails it.  Each result has one "# iommu=... verdict=..."
+ * line.
+ *
  * Skips, with the reason, when not root, without debugfs, without
- * CONFIG_IOMMU_DEBUG_REFS or without the module.
+ * CONFIG_IOMMU_DEBUG_REFS or without the driver.
  */
 #define _GNU_SOURCE
+#include "iommu_safety.h"
 #include "test_iommu.h"
 
 #define MODULE_PARAMS	"instances=2 clients=4"
@@ -47,13 +56,34 @@ static char insts[TEST_IOMMU_MAX][NAME_MAX + 1];
 /* Clean per-cycle net of each site, per instance */
 static double clean_net[2][3];
 
+/* Load (journaled: unloaded again if we are killed) and find 2 instances */
 static int load(void)
 {
-	int ret = test_iommu_load(MODULE_PARAMS);
+	int ret = 0, n;
 
+	if (!test_iommu_builtin())
+		ret = journal_add("unload %s", TEST_IOMMU_MODULE);
 	if (!ret)
-		ret = test_iommu_instances(insts) == 2 ? 0 : -ENODEV;
+		ret = test_iommu_load(MODULE_PARAMS);
+	n = ret ? 0 : test_iommu_instances(insts);
+	/* Built in, unbound instances are bound again; a module, unloaded */
+	for (int i = 0; i < n && !ret; i++)
+		ret = journal_add("%s platform %s %s", test_iommu_builtin() ? "bind" : "unbind",
+				  TEST_IOMMU_DRIVER_NAME, insts[i]);
+	if (!ret && n != 2)
+		ret = -ENODEV;
 	return ret;
+}
+
+/* A kernel splat logged since the last check fails @name. */
+static bool logged_splat(const char *name)
+{
+	char line[1024];
+
+	if (!kmsg_splat(line, sizeof(line)))
+		return false;
+	ksft_test_result_code(KSFT_FAIL, name, "kernel splat: %s", line);
+	return true;
 }
 
 static int set_inject(const char *inst, const char *mode)
@@ -127,6 +157,18 @@ static void test_clean(void)
 				       "probe_device",
 				       refs_site(&now[i], "probe_device", "calls"));
 	}
+	for (int i = 0; i < 2 && ret >= 0; i++) {
+		char site[128];
+
+		refs_top_site(&base[i], &now[i], site, sizeof(site));
+		refs_print_kv(insts[i], TEST_IOMMU_DRIVER_NAME, cycles,
+			      refs_num(&base[i], "refcount"), refs_num(&now[i], "refcount"),
+			      0, NULL, site,
+			      refs_num(&now[i], "refcount") == refs_num(&base[i], "refcount") ?
+			      "balanced" : "leak");
+	}
+	if (logged_splat("test_iommu.clean"))
+		return;
 	ksft_test_result_code(ret ? KSFT_FAIL : KSFT_PASS, "test_iommu.clean",
 			      ret ? "%s" : NULL, msg);
 }
@@ -135,8 +177,9 @@ static void test_scenario(const struct scenario *sc)
 {
 	const char *site = refs_sites[sc->site];
 	struct refs pre[2], base[2], now[2], after;
-	char msg[1024] = "", name[64];
-	double growth, err_growth;
+	char msg[1024] = "", name[64], kvsite[128];
+	long long growth[64] = { 0 }, prev;
+	double site_growth, err_growth;
 	int ret;
 
 	snprintf(name, sizeof(name), "test_iommu.%s", sc->mode);
@@ -146,8 +189,14 @@ static void test_scenario(const struct scenario *sc)
 		ret = set_inject(insts[0], sc->mode);
 	if (!ret)
 		ret = snapshot(base, msg, sizeof(msg));
-	for (int c = 0; !ret && c < cycles; c++)
+	prev = refs_num(&base[0], "refcount");
+	for (int c = 0; !ret && c < cycles; c++) {
 		ret = cycle(sc->clients_back, msg, sizeof(msg));
+		if (!ret && c < (int)ARRAY_SIZE(growth) && !refs_read(insts[0], &now[0])) {
+			growth[c] = refs_num(&now[0], "refcount") - prev;
+			prev = refs_num(&now[0], "refcount");
+		}
+	}
 	if (ret) {
 		set_inject(insts[0], "none");
 		ksft_test_result_code(KSFT_FAIL, name, "%s", msg);
@@ -164,17 +213,22 @@ static void test_scenario(const struct scenario *sc)
 		return;
 	}
 	ksft_print_msg("%s: detected: %s\n", insts[0], msg);
+	refs_top_site(&base[0], &now[0], kvsite, sizeof(kvsite));
+	refs_print_kv(insts[0], TEST_IOMMU_DRIVER_NAME,
+		      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
+		      refs_num(&base[0], "refcount"), refs_num(&now[0], "refcount"), 0, growth,
+		      kvsite, sc->sign > 0 ? "leak" : "underflow");
 
 	/* At the right site */
-	growth = (double)(refs_net(&now[0], site) - refs_net(&base[0], site)) / cycles -
-		 clean_net[0][sc->site];
+	site_growth = (double)(refs_net(&now[0], site) - refs_net(&base[0], site)) / cycles -
+		      clean_net[0][sc->site];
 	err_growth = (double)(refs_site(&now[0], site, "error_leaks") -
 			      refs_site(&base[0], site, "error_leaks")) / cycles;
-	if (sc->error_path ? err_growth <= 0 : growth * sc->sign <= 0) {
+	if (sc->error_path ? err_growth <= 0 : site_growth * sc->sign <= 0) {
 		set_inject(insts[0], "none");
 		ksft_test_result_code(KSFT_FAIL, name,
 				      "%s: %s holds %+.1f per cycle against the clean run, %s %+.1f",
-				      insts[0], site, growth, "leaked by failed calls",
+				      insts[0], site, site_growth, "leaked by failed calls",
 				      err_growth);
 		return;
 	}
@@ -213,6 +267,8 @@ static void test_scenario(const struct scenario *sc)
 				      refs_num(&pre[0], "refcount"));
 		return;
 	}
+	if (logged_splat(name))
+		return;
 	ksft_test_result_code(KSFT_PASS, name, NULL);
 }
 
@@ -221,6 +277,11 @@ static void test_reload(void)
 	char path[PATH_MAX];
 	int ret = 0, i;
 
+	if (test_iommu_builtin()) {
+		ksft_test_result_code(KSFT_SKIP, "test_iommu.reload",
+				      "built in (CONFIG_TEST_IOMMU=y): cannot be unloaded");
+		return;
+	}
 	for (i = 0; !ret && i < RELOADS; i++) {
 		ret = load();
 		if (!ret) {
@@ -231,13 +292,18 @@ static void test_reload(void)
 			ret = test_iommu_unload();
 		if (!ret)
 			ret = exists(TEST_IOMMU_DEBUGFS) || exists(path) ? -EEXIST : 0;
+		if (!ret)
+			journal_clear();
 	}
+	if (!ret && logged_splat("test_iommu.reload"))
+		return;
 	ksft_test_result_code(ret ? KSFT_FAIL : KSFT_PASS, "test_iommu.reload",
 			      ret ? "load/unload %d: %s" : NULL, i, strerror(-ret));
 }
 
 int main(int argc, char *argv[])
 {
+	char jwhy[PATH_MAX + 64];
 	const char *why;
 	int ret;
 
@@ -246,8 +312,11 @@ int main(int argc, char *argv[])
 	why = refs_unavailable() ?: test_iommu_unavailable();
 	if (why)
 		ksft_exit_skip("%s\n", why);
+	if (journal_init(jwhy, sizeof(jwhy)))
+		ksft_exit_skip("%s\n", jwhy);
 
 	ksft_print_header();
+	kmsg_open();
 	ksft_set_plan(2 + ARRAY_SIZE(scenarios));
 	ret = load();
 	if (ret)
@@ -262,6 +331,7 @@ int main(int argc, char *argv[])
 	if (ret)
 		ksft_exit_fail_msg("unloading %s: %s\n", TEST_IOMMU_MODULE,
 				   strerror(-ret));
+	journal_clear();
 	test_reload();
 	ksft_finished();
 }

@@ -1,36 +1,48 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unbind and rebind every IOMMU driver that allows it, through sysfs.
+ * Unbind and rebind IOMMU drivers through sysfs and check that every
+ * reference count returns to its baseline.
  *
- * For each IOMMU in /sys/class/iommu, find the device its driver is bound
- * to and run N cycles (-n N, default 3): unbind, wait until the IOMMU is
- * gone, bind, wait until it is registered again and every client is back
- * in its "devices" directory (the IOMMU core probes clients again when an
- * IOMMU registers).  A client whose driver was unbound with the IOMMU (a
- * driver that links its clients to itself with device links, as arm-smmu
- * and virtio-iommu do) is bound again through drivers_probe, and must get
- * its driver back.
+ * Safe by default: with no option, only the instances of the test IOMMU
+ * driver (CONFIG_TEST_IOMMU, loaded here if it is a module and not loaded
+ * yet) are cycled; every real IOMMU is a SKIP that says how to opt in:
+ * -d NAME (repeatable; a name in /sys/class/iommu or its device) or -d all,
+ * on the command line or through the runner's
+ * KSELFTEST_IOMMU_UNBIND_REBIND_ARGS.  Even when opted in, an IOMMU is not
+ * cycled when that would take away a device a mounted filesystem, swap, the
+ * console, this program's output or the default route needs: it is a SKIP
+ * naming the device and why.  Every change is journaled before it is made
+ * and undone on failure, on SIGTERM/SIGINT (the runner's timeout) and on a
+ * crash; a run killed with SIGKILL is undone by the next run, which says so
+ * (iommu_safety.h).
  *
- * With CONFIG_IOMMU_DEBUG_REFS, the IOMMU's reference counters are read
- * before the first cycle and after the last (and, by a child process, in a
- * loop during the cycles, for KASAN and lockdep to watch): the reference count of its
- * device must be back to the baseline, or the test fails with the growth
- * per cycle and the driver callbacks that took and dropped references.
+ * For each IOMMU: one warm-up cycle, then N measured cycles (-n N, default
+ * 3) of: unbind, wait until the IOMMU is gone, bind, wait until it is
+ * registered again and every client is back in its "devices" directory.  A
+ * client whose driver was unbound with the IOMMU (device links, as arm-smmu
+ * and virtio-iommu make) is bound again through drivers_probe and must get
+ * its driver back.  For an IOMMU whose driver cannot be unbound
+ * (suppress_bind_attrs, as arm-smmu-v3), "client_cycles.<iommu>" removes its
+ * PCI endpoint clients and rescans the bus instead.
  *
- * One KTAP result per IOMMU, named "unbind_rebind.<iommu>".  For an IOMMU
- * whose driver cannot be unbound (suppress_bind_attrs, as arm-smmu-v3),
- * "client_cycles.<iommu>" instead removes its PCI endpoint clients and
- * rescans the PCI bus, N times, with the same checks; it is skipped, with
- * the reason, when there is no PCI endpoint to remove.  Waits are bounded
- * polls (-t MS, default 10000 ms).
+ * With CONFIG_IOMMU_DEBUG_REFS, the IOMMU's counters are read after the
+ * warm-up and after each measured cycle (and, by a child process, in a loop
+ * during the cycles, for KASAN and lockdep to watch): a one-time change in
+ * the warm-up is reported, not a leak; growth over the measured cycles is.
+ * A kernel splat (WARNING, BUG, Oops, KASAN, lockdep, refcount_t) logged
+ * during an IOMMU's cycles fails its result.  Each result has one
+ * "# iommu=... verdict=..." line for dashboards.  Waits are bounded polls
+ * (-t MS, default 10000 ms).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
-#include "iommu_refs.h"
+#include "iommu_safety.h"
+#include "test_iommu.h"
 
 #define MAX_IOMMUS	64
 #define MAX_CLIENTS	2048
@@ -39,6 +51,9 @@ struct iommu_inst {
 	char name[NAME_MAX + 1];
 	char dev_name[NAME_MAX + 1];	/* device the driver is bound to */
 	char drv_path[PATH_MAX];	/* /sys/bus/.../drivers/<driver> */
+	char bus[NAME_MAX + 1];		/* of that device */
+	char drv[NAME_MAX + 1];		/* its driver's name */
+	bool test;			/* an instance of the test IOMMU driver */
 	char refs_dev[NAME_MAX + 1];	/* its directory in REFS_DIR, or "" */
 };
 
@@ -46,6 +61,7 @@ struct client {
 	char name[NAME_MAX + 1];
 	char bus[NAME_MAX + 1];
 	char driver[NAME_MAX + 1];	/* "" when none is bound */
+	const char *needed;		/* why the machine needs it, or NULL */
 };
 
 /* The clients of @inst, with their bus and driver. */
@@ -155,6 +171,12 @@ static void find_refs(struct iommu_inst *inst)
 	closedir(dir);
 }
 
+static int cmp_inst(const void *a, const void *b)
+{
+	return strcmp(((const struct iommu_inst *)a)->name,
+		      ((const struct iommu_inst *)b)->name);
+}
+
 static int find_iommus(struct iommu_inst *insts, int max)
 {
 	struct dirent *de;
@@ -166,7 +188,7 @@ static int find_iommus(struct iommu_inst *insts, int max)
 		return -errno;
 	while ((de = readdir(dir)) && n < max) {
 		struct iommu_inst *inst = &insts[n];
-		char path[PATH_MAX], drv[NAME_MAX + 1], bus[NAME_MAX + 1];
+		char path[PATH_MAX];
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -177,17 +199,20 @@ static int find_iommus(struct iommu_inst *insts, int max)
 			inst->dev_name[0] = '\0';
 		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device/driver",
 			 de->d_name);
-		if (read_link_base(path, drv, sizeof(drv)) == 0) {
+		if (read_link_base(path, inst->drv, sizeof(inst->drv)) == 0) {
 			snprintf(path, sizeof(path),
 				 IOMMU_CLASS "/%s/device/subsystem", de->d_name);
-			if (read_link_base(path, bus, sizeof(bus)) == 0)
+			if (read_link_base(path, inst->bus, sizeof(inst->bus)) == 0)
 				snprintf(inst->drv_path, sizeof(inst->drv_path),
-					 "/sys/bus/%s/drivers/%s", bus, drv);
+					 "/sys/bus/%s/drivers/%s", inst->bus, inst->drv);
 		}
+		inst->test = !strcmp(inst->drv, TEST_IOMMU_DRIVER_NAME);
 		find_refs(inst);
 		n++;
 	}
 	closedir(dir);
+	/* In name order: the same order on every run */
+	qsort(insts, n, sizeof(*insts), cmp_inst);
 	return n;
 }
 
@@ -256,7 +281,7 @@ static int remove_rescan(const struct iommu_inst *inst,
 	int ret;
 
 	for (int i = 0; i < nclients; i++) {
-		if (!pci_endpoint(&clients[i]))
+		if (!pci_endpoint(&clients[i]) || clients[i].needed)
 			continue;
 		if (snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove",
 			     clients[i].name) >= (int)sizeof(path))
@@ -290,6 +315,9 @@ static pid_t start_reader(const char *refs_dev)
 	pid = fork();
 	if (pid)
 		return pid;
+	/* Not left reading if we are killed with SIGKILL; no journal lock */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(journal_fd);
 	for (;;) {
 		int fd = open(path, O_RDONLY);
 
@@ -314,25 +342,108 @@ static void stop_reader(pid_t pid)
 			       WEXITSTATUS(status));
 }
 
+static void skip_one(const char *name, const struct iommu_inst *inst,
+		     const char *fmt, ...)
+{
+	char why[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	ksft_print_msg("iommu=%s driver=%s verdict=skip\n", inst->name,
+		       inst->drv[0] ? inst->drv : "-");
+	ksft_test_result_code(KSFT_SKIP, name, "%s", why);
+}
+
+/*
+ * Mark the clients the machine needs; for an IOMMU that is unbound, any of
+ * them (or the IOMMU's own device) is a reason not to cycle it: returns
+ * that reason in @why.
+ */
+static bool cuts_our_branch(const struct iommu_inst *inst, struct client *clients,
+			    int nclients, bool bindable, char *why, size_t len)
+{
+	char path[PATH_MAX];
+	const char *need;
+	int removable = 0;
+
+	needed_scan();
+	snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device", inst->name);
+	need = needed_under(path);
+	if (need) {
+		snprintf(why, len, "its device %s %s", inst->dev_name, need);
+		return true;
+	}
+	for (int i = 0; i < nclients; i++) {
+		struct client *cl = &clients[i];
+
+		if (snprintf(path, sizeof(path), "/sys/bus/%s/devices/%s", cl->bus,
+			     cl->name) >= (int)sizeof(path))
+			continue;
+		cl->needed = needed_under(path);
+		if (cl->needed && (bindable || pci_endpoint(cl))) {
+			if (snprintf(why, len, "client %s %s", cl->name, cl->needed) < 0)
+				why[0] = '\0';
+			if (bindable)
+				return true;
+			ksft_print_msg("%s: %s: left alone\n", inst->name, why);
+		} else if (!bindable && pci_endpoint(cl)) {
+			removable++;
+		}
+	}
+	return !bindable && !removable && why[0];
+}
+
+/* Journal, before the first change, what brings @inst back. */
+static int journal_inst(const struct iommu_inst *inst, const struct client *clients,
+			int nclients, bool bindable)
+{
+	int ret = bindable ? journal_add("bind %s %s %s", inst->bus, inst->drv,
+					 inst->dev_name) :
+			     journal_add("rescan");
+
+	for (int i = 0; !ret && i < nclients; i++)
+		if (clients[i].driver[0])
+			ret = journal_add("probe %s %s", clients[i].bus, clients[i].name);
+	return ret;
+}
+
 static void test_one(const struct iommu_inst *inst)
 {
 	static struct client clients[MAX_CLIENTS];
-	int nclients, nbound = 0, nremove = 0, rebound = 0, ret;
-	char name[NAME_MAX + 32], msg[1024];
+	int nclients, nbound = 0, nremove = 0, rebound = 0, ret, c;
+	long long growth[64] = { 0 }, warmup = 0, prev;
+	char name[NAME_MAX + 32], msg[1024], site[128] = "-", why[512] = "";
+	const char *verdict = "balanced";
+	struct refs pre, base, now;
 	char unbind[PATH_MAX + 16];
-	struct refs base, now;
-	bool bindable;
+	bool bindable, refs;
 	pid_t reader;
 
-	if (!inst->drv_path[0]) {
-		snprintf(name, sizeof(name), "unbind_rebind.%s", inst->name);
-		ksft_test_result_code(KSFT_SKIP, name, "no driver bound to its device");
+	bindable = false;
+	if (inst->drv_path[0]) {
+		snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
+		bindable = exists(unbind);
+	}
+	snprintf(name, sizeof(name), "%s.%s",
+		 bindable || !inst->drv_path[0] ? "unbind_rebind" : "client_cycles", inst->name);
+
+	if (!inst->dev_name[0]) {
+		skip_one(name, inst, "%s: nothing to unbind",
+			 "no parent device in sysfs (as Intel VT-d and AMD-Vi register their IOMMUs)");
 		return;
 	}
-	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
-	bindable = exists(unbind);
-	snprintf(name, sizeof(name), "%s.%s",
-		 bindable ? "unbind_rebind" : "client_cycles", inst->name);
+	if (!inst->drv_path[0]) {
+		skip_one(name, inst, "no driver bound to its device %s", inst->dev_name);
+		return;
+	}
+	if (!inst->test && !iommu_selected(inst->name, inst->dev_name)) {
+		skip_one(name, inst,
+			 "real IOMMU (driver %s), not cycled by default: opt in with -d %s or -d all (KSELFTEST_IOMMU_UNBIND_REBIND_ARGS)",
+			 inst->drv, inst->name);
+		return;
+	}
 
 	nclients = list_clients(inst, clients, MAX_CLIENTS);
 	if (nclients < 0) {
@@ -340,54 +451,90 @@ static void test_one(const struct iommu_inst *inst)
 				      strerror(-nclients));
 		return;
 	}
+	if (cuts_our_branch(inst, clients, nclients, bindable, why, sizeof(why))) {
+		skip_one(name, inst, "not cycled: %s", why);
+		return;
+	}
 	for (int i = 0; i < nclients; i++) {
 		nbound += !!clients[i].driver[0];
-		nremove += pci_endpoint(&clients[i]);
+		nremove += pci_endpoint(&clients[i]) && !clients[i].needed;
 	}
 	if (!bindable && !nremove) {
-		ksft_test_result_code(KSFT_SKIP, name,
-				      "%s has suppress_bind_attrs and no PCI endpoint to remove",
-				      strrchr(inst->drv_path, '/') + 1);
+		skip_one(name, inst, "%s has suppress_bind_attrs and no PCI endpoint to remove",
+			 inst->drv);
 		return;
 	}
 	ksft_print_msg("%s: device %s, driver %s, %d client(s), %d with a driver\n",
 		       inst->name, inst->dev_name, inst->drv_path, nclients, nbound);
-	ksft_print_msg("%s: %d cycle(s) of %s\n", inst->name, cycles,
+	ksft_print_msg("%s: 1 warm-up and %d measured cycle(s) of %s\n", inst->name, cycles,
 		       bindable ? "unbind and bind" :
 		       "PCI endpoint remove and rescan (suppress_bind_attrs)");
-	if (inst->refs_dev[0] && refs_read(inst->refs_dev, &base)) {
+	refs = inst->refs_dev[0];
+	if (refs && refs_read(inst->refs_dev, &pre)) {
 		ksft_test_result_code(KSFT_FAIL, name, "cannot read its counters");
 		return;
 	}
-	if (!inst->refs_dev[0])
+	if (!refs)
 		ksft_print_msg("%s: no reference counters (%s)%s\n", inst->name,
 			       refs_unavailable() ?: "not in " REFS_DIR,
 			       ": only the cycles are checked");
-	else
-		ksft_print_msg("%s: counters in %s/%s, refcount %lld\n", inst->name,
-			       REFS_DIR, inst->refs_dev, refs_num(&base, "refcount"));
+	ret = journal_inst(inst, clients, nclients, bindable);
+	if (ret) {
+		ksft_test_result_code(KSFT_FAIL, name, "journal %s: %s", journal_path,
+				      strerror(-ret));
+		return;
+	}
+	if (kmsg_splat(msg, sizeof(msg)))
+		ksft_print_msg("splat logged before %s was cycled: %s\n", inst->name, msg);
 
-	reader = inst->refs_dev[0] ? start_reader(inst->refs_dev) : 0;
-	for (int c = 1; c <= cycles; c++) {
+	reader = refs ? start_reader(inst->refs_dev) : 0;
+	base = pre;
+	prev = refs_num(&pre, "refcount");
+	for (c = 0, ret = 0; !ret && c <= cycles; c++) {
 		ret = bindable ?
 		      unbind_rebind(inst, clients, nclients, &rebound, msg, sizeof(msg)) :
 		      remove_rescan(inst, clients, nclients, &rebound, msg, sizeof(msg));
-		if (ret) {
-			stop_reader(reader);
-			ksft_test_result_code(KSFT_FAIL, name, "cycle %d: %s", c, msg);
-			return;
+		if (ret || !refs)
+			continue;
+		if (refs_read(inst->refs_dev, c ? &now : &base)) {
+			ret = failf(msg, sizeof(msg), "cannot read its counters");
+			continue;
 		}
+		if (!c)
+			warmup = refs_num(&base, "refcount") - prev;
+		else if (c <= (int)ARRAY_SIZE(growth))
+			growth[c - 1] = refs_num(&now, "refcount") - prev;
+		prev = refs_num(c ? &now : &base, "refcount");
 	}
 	stop_reader(reader);
+	if (ret) {
+		ksft_print_msg("%s: restoring after the failure: %d action(s)\n", inst->name,
+			       journal_restore());
+		ksft_test_result_code(KSFT_FAIL, name, "%s %d: %s",
+				      c == 1 ? "warm-up cycle" : "cycle", c - 1, msg);
+		return;
+	}
+	journal_clear();
 	if (rebound)
 		ksft_print_msg("%s: %d client driver(s) unbound with the IOMMU and bound again\n",
 			       inst->name, rebound);
-	if (inst->refs_dev[0]) {
-		ret = refs_check(inst->refs_dev, &base, cycles, &now, msg,
-				 sizeof(msg));
+	if (refs) {
+		if (warmup)
+			ksft_print_msg("%s: warm-up cycle: refcount %+lld (once, not a leak)\n",
+				       inst->name, warmup);
+		ret = refs_check(inst->refs_dev, &base, cycles, &now, msg, sizeof(msg));
+		refs_top_site(&base, &now, site, sizeof(site));
+		verdict = ret < 0 ? "error" : !ret ? "balanced" :
+			  refs_num(&now, "refcount") < refs_num(&base, "refcount") ? "underflow" :
+			  "leak";
+		refs_print_kv(inst->name, inst->drv,
+			      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
+			      refs_num(&base, "refcount"), refs_num(&now, "refcount"), warmup,
+			      growth, site, verdict);
 		if (ret) {
 			ksft_test_result_code(KSFT_FAIL, name, "%s",
 					      ret < 0 ? strerror(-ret) : msg);
+			kmsg_splat(msg, sizeof(msg));
 			return;
 		}
 		ksft_print_msg("%s: balanced: refcount %lld; %s %lld calls, refs +%lld -%lld\n",
@@ -398,29 +545,99 @@ static void test_one(const struct iommu_inst *inst)
 		ksft_print_msg("%s: taken and dropped outside the callbacks: %lld, %lld\n",
 			       inst->name, refs_num(&now, "other.taken"),
 			       refs_num(&now, "other.dropped"));
+	} else {
+		ksft_print_msg("iommu=%s driver=%s cycles=%d verdict=%s\n", inst->name,
+			       inst->drv, cycles, "no-counters");
+	}
+	if (kmsg_splat(msg, sizeof(msg))) {
+		ksft_test_result_code(KSFT_FAIL, name, "kernel splat during its cycles: %s", msg);
+		return;
 	}
 	ksft_test_result_code(KSFT_PASS, name, NULL);
+}
+
+/* Every -d NAME must name an IOMMU: checked before anything is changed. */
+static void check_selected(const struct iommu_inst *insts, int n, const char *prog)
+{
+	char err[NAME_MAX + 64];
+
+	for (int s = 0; s < nr_selected; s++) {
+		bool found = !strncmp(selected[s], "test-iommus:", 12);
+
+		for (int i = 0; i < n && !found; i++)
+			found = !strcmp(selected[s], insts[i].name) ||
+				!strcmp(selected[s], insts[i].dev_name);
+		if (!found) {
+			snprintf(err, sizeof(err), "-d %s: no such IOMMU in " IOMMU_CLASS,
+				 selected[s]);
+			print_usage(prog, err);
+		}
+	}
 }
 
 int main(int argc, char *argv[])
 {
 	static struct iommu_inst insts[MAX_IOMMUS];
+	char insts_test[TEST_IOMMU_MAX][NAME_MAX + 1], why[PATH_MAX + 64];
+	const char *no_test;
+	bool loaded = false;
 	int n;
 
 	parse_args(argc, argv);
 
+	n = find_iommus(insts, MAX_IOMMUS);
+	if (n >= 0)
+		check_selected(insts, n, argv[0]);
 	if (geteuid())
 		ksft_exit_skip("must be root to unbind drivers\n");
-	n = find_iommus(insts, MAX_IOMMUS);
-	if (n < 0)
-		ksft_exit_skip("%s: %s (no IOMMU support in this kernel)\n",
-			       IOMMU_CLASS, strerror(-n));
-	if (!n)
-		ksft_exit_skip("no IOMMU registered in %s\n", IOMMU_CLASS);
+	if (journal_init(why, sizeof(why)))
+		ksft_exit_skip("%s\n", why);
 
 	ksft_print_header();
+	kmsg_open();
+	no_test = exists(TEST_IOMMU_DRIVER) ? NULL : test_iommu_unavailable();
+	if (!no_test && !exists(TEST_IOMMU_DRIVER)) {
+		int ret = journal_add("unload %s", TEST_IOMMU_MODULE);
+
+		if (!ret)
+			ret = test_iommu_load("instances=1 clients=4");
+		if (ret) {
+			snprintf(why, sizeof(why), "loading %s: %s", TEST_IOMMU_MODULE,
+				 strerror(-ret));
+			no_test = why;
+			journal_restore();
+		} else {
+			loaded = true;
+			ret = test_iommu_instances(insts_test);
+			for (int i = 0; i < ret; i++)
+				journal_add("unbind platform %s %s", TEST_IOMMU_DRIVER_NAME,
+					    insts_test[i]);
+		}
+	}
+	if (no_test)
+		ksft_print_msg("no test IOMMU instances: %s\n", no_test);
+
+	n = find_iommus(insts, MAX_IOMMUS);
+	if (n <= 0) {
+		journal_restore();
+		ksft_exit_skip("no IOMMU in %s%s%s\n", IOMMU_CLASS, no_test ? " and " : "",
+			       no_test ?: "");
+	}
 	ksft_set_plan(n);
 	for (int i = 0; i < n; i++)
 		test_one(&insts[i]);
+
+	if (loaded) {
+		int ret = test_iommu_unload();
+
+		if (ret)
+			ksft_print_msg("unloading %s: %s\n", TEST_IOMMU_MODULE, strerror(-ret));
+		else
+			journal_clear();
+	}
+	if (!ksft_get_pass_cnt() && !ksft_get_fail_cnt()) {
+		ksft_print_cnts();
+		exit(KSFT_SKIP);
+	}
 	ksft_finished();
 }

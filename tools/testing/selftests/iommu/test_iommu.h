@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/utsname.h>
 
 #include "iommu_refs.h"
@@ -18,8 +19,14 @@
 #define TEST_IOMMU_DEBUGFS	"/sys/kernel/debug/test-iommu"
 #define TEST_IOMMU_MAX		4
 
-static char test_iommu_path[PATH_MAX];
+#ifndef MODULE_INIT_COMPRESSED_FILE
+#define MODULE_INIT_COMPRESSED_FILE	4
+#endif
 
+static char test_iommu_path[PATH_MAX];
+static bool test_iommu_compressed;
+
+/* test-iommu.ko, or a compressed test-iommu.ko.{xz,zst,gz}, under @dir */
 static bool test_iommu_find_in(const char *dir, int depth)
 {
 	struct dirent *de;
@@ -36,8 +43,11 @@ static bool test_iommu_find_in(const char *dir, int depth)
 		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;
-		if (!strcmp(de->d_name, TEST_IOMMU_FILE)) {
+		if (!strncmp(de->d_name, TEST_IOMMU_FILE, strlen(TEST_IOMMU_FILE)) &&
+		    (!de->d_name[strlen(TEST_IOMMU_FILE)] ||
+		     de->d_name[strlen(TEST_IOMMU_FILE)] == '.')) {
 			snprintf(test_iommu_path, sizeof(test_iommu_path), "%s", path);
+			test_iommu_compressed = !!de->d_name[strlen(TEST_IOMMU_FILE)];
 			found = true;
 		} else if (de->d_type == DT_DIR && depth < 8) {
 			found = test_iommu_find_in(path, depth + 1);
@@ -47,37 +57,89 @@ static bool test_iommu_find_in(const char *dir, int depth)
 	return found;
 }
 
-/* Why the module cannot be used (the skip reason), or NULL. */
+/* Built into the kernel (CONFIG_TEST_IOMMU=y): instances made at boot */
+static inline bool test_iommu_builtin(void)
+{
+	return exists(TEST_IOMMU_DRIVER) &&
+	       !exists("/sys/module/" TEST_IOMMU_MODULE "/initstate");
+}
+
+/* Why the driver cannot be used (the skip reason), or NULL. */
 static inline const char *test_iommu_unavailable(void)
 {
-	static char why[PATH_MAX + 64];
+	static char why[PATH_MAX + 128];
 	char dir[PATH_MAX];
 	struct utsname u;
 
 	if (geteuid())
 		return "must be root to load modules";
-	if (exists("/sys/module/" TEST_IOMMU_MODULE))
+	if (test_iommu_builtin())
+		return NULL;
+	if (exists("/sys/module/" TEST_IOMMU_MODULE "/initstate"))
 		return TEST_IOMMU_MODULE " is already loaded: unload it first";
 	uname(&u);
 	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
 	if (test_iommu_find_in(dir, 0))
 		return NULL;
-	snprintf(why, sizeof(why), "no %s in %s: kernel without CONFIG_TEST_IOMMU=m",
-		 TEST_IOMMU_FILE, dir);
+	if (snprintf(why, sizeof(why), "no %s[.xz|.zst|.gz] in %s: %s", TEST_IOMMU_FILE, dir,
+		     "kernel without CONFIG_TEST_IOMMU") >= (int)sizeof(why))
+		return "no " TEST_IOMMU_FILE ": kernel without CONFIG_TEST_IOMMU";
 	return why;
 }
 
-/* finit_module() with @params; waits for the debugfs directory. */
+/* modprobe test_iommu @params; 0, 127 when there is no modprobe, or its code */
+static inline int test_iommu_modprobe(const char *params)
+{
+	char buf[256], *argv[16] = { "modprobe", "-q", TEST_IOMMU_MODULE };
+	int argc = 3, status;
+	pid_t pid;
+
+	snprintf(buf, sizeof(buf), "%s", params);
+	for (char *save, *tok = strtok_r(buf, " ", &save); tok && argc < 15;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 127;
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		execvp("modprobe", argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return 127;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Load the module with @params: modprobe when there is one (it knows the
+ * distribution's compression and blacklists), else finit_module() of the
+ * file found (MODULE_INIT_COMPRESSED_FILE when compressed).  Built in, the
+ * instances made at boot are used.  Waits for the debugfs directory.
+ */
 static inline int test_iommu_load(const char *params)
 {
 	int fd, ret;
 
-	fd = open(test_iommu_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, params, 0);
-	ret = ret ? -errno : 0;
-	close(fd);
+	if (test_iommu_builtin())
+		return wait_for(TEST_IOMMU_DEBUGFS, true);
+	ret = test_iommu_modprobe(params);
+	if (ret) {
+		if (!test_iommu_path[0])
+			return -ENOENT;
+		fd = open(test_iommu_path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		ret = syscall(SYS_finit_module, fd, params,
+			      test_iommu_compressed ? MODULE_INIT_COMPRESSED_FILE : 0);
+		ret = ret ? -errno : 0;
+		close(fd);
+	}
 	if (!ret)
 		ret = wait_for(TEST_IOMMU_DEBUGFS, true);
 	return ret;
@@ -154,7 +216,11 @@ static inline int test_iommu_unload(void)
 {
 	char insts[TEST_IOMMU_MAX][NAME_MAX + 1], path[PATH_MAX];
 	long end = now_ms() + timeout_ms;
-	int n = test_iommu_instances(insts);
+	int n;
+
+	if (test_iommu_builtin())
+		return 0;
+	n = test_iommu_instances(insts);
 
 	for (int i = 0; i < n; i++) {
 		if (snprintf(path, sizeof(path), TEST_IOMMU_DRIVER "/%s",

@@ -34,14 +34,18 @@ summary)
 	# The console itself is a result per guest: a splat or a guest that
 	# did not finish is a failure even when every test passed.
 	for log in "$@"; do
-		name=$(basename "$log" .log); name=${name#console-}
+		name=$(basename "$log" .log); name=${name#console-}; name=${name#ktap-}
+		# The kernel log of a guest whose results are on a port of
+		# their own: ktap-NAME.log beside console-NAME.log
+		klog=$(dirname "$log")/console-$name.log
+		[ "$klog" != "$log" ] && [ -e "$klog" ] || klog=
 		if [ ! -s "$log" ]; then
 			echo "$name: no console output"
 			echo "console.$name fail" >>"$out"
 			continue
 		fi
 		verdict=pass
-		splats=$(grep -E "$SPLAT" "$log")
+		splats=$(grep -hE "$SPLAT" "$log" $klog)
 		if [ -n "$splats" ]; then
 			echo "$name: kernel splat on the console:"
 			head -n 20 <<<"$splats" | sed 's/^/    /'

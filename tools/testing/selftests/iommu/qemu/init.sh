@@ -1,0 +1,140 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest init of the IOMMU selftests QEMU harness: mount, run the installed
+# kselftests through run_kselftest.sh as a lab would, power off.
+#
+# The kernel log stays on the console; the runner's output (KTAP) goes to
+# a port of its own (iommu_qemu.out=, ttyS1 or hvc0), so that kernel
+# messages never cut into a result line.  Real IOMMUs are opted in through
+# the runner's per-program variable (iommu_qemu.args=, default "-d all").
+#
+# Kernel command line knobs:
+#   iommu_qemu.out=DEV       the KTAP port
+#   iommu_qemu.args="..."    KSELFTEST_<PROGRAM>_ARGS of the unbind programs
+#   iommu_qemu.safety=1      with a disk on /dev/vda: the safety checks
+#                            (safety.sh) before the suite
+#   iommu_qemu.timeout=N     run_kselftest.sh -o N (default: settings)
+#   iommu_qemu.tests="..."   the programs to run (default: all but iommufd)
+#   iommu_qemu.inject=fail|hang|warn|oops  test the harness itself
+
+PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PATH
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /mnt /usr/bin /usr/sbin /sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+# What udev would make: the runner writes to /dev/stdout
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+
+out=/dev/console args="-d all" safety= timeout= inject= tests=
+for w in $(cat /proc/cmdline); do
+	case $w in
+	iommu_qemu.out=*) out=/dev/${w#*=} ;;
+	iommu_qemu.safety=*) safety=${w#*=} ;;
+	iommu_qemu.timeout=*) timeout=${w#*=} ;;
+	iommu_qemu.inject=*) inject=${w#*=} ;;
+	esac
+done
+# Multi-word values, quoted, are read whole from /proc/cmdline
+a=$(sed -n 's/.*iommu_qemu\.args="\([^"]*\)".*/\1/p' /proc/cmdline)
+[ -z "$a" ] || args=$a
+t=$(sed -n 's/.*iommu_qemu\.tests="\([^"]*\)".*/\1/p' /proc/cmdline)
+[ -z "$t" ] || tests=$t
+
+for _ in $(seq 100); do [ -e "$out" ] && break; sleep 0.1; done
+exec >"$out" 2>&1
+
+echo 7 >/proc/sys/kernel/printk
+[ ! -e /sys/kernel/debug/kmemleak ] || echo clear >/sys/kernel/debug/kmemleak
+echo "iommu-qemu: $(uname -s) $(uname -r) $(uname -m)"
+
+cd /kselftest || { echo "iommu-qemu: no /kselftest"; poweroff -f; }
+export KSELFTEST_IOMMU_UNBIND_REBIND_ARGS="$args"
+export KSELFTEST_IOMMU_TEST_DRIVER_ARGS="$(echo " $args" | sed 's/ -d [^ ]*//g')"
+export KSELFTEST_IOMMU_REFS_SH_ARGS="$KSELFTEST_IOMMU_TEST_DRIVER_ARGS"
+[ -n "$tests" ] || tests="iommu_sysfs iommu_test_driver iommu_unbind_rebind iommu_refs.sh"
+# Programs the runner does not list (iommu_refs_bench, an
+# "extended" program) run directly, with the arguments
+sel= direct=
+for t in $tests; do
+	if grep -qx "iommu:$t" kselftest-list.txt; then
+		sel="$sel -t iommu:$t"
+	else
+		direct="$direct $t"
+	fi
+done
+
+case $inject in
+fail|hang)
+	# A program of a collection of its own, run by the same runner
+	mkdir -p harness
+	if [ "$inject" = fail ]; then
+		printf '#!/bin/sh\necho "injected failure"\nexit 1\n' >harness/inject.sh
+	else
+		printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >harness/inject.sh
+		echo timeout=10 >harness/settings
+	fi
+	chmod +x harness/inject.sh
+	echo harness:inject.sh >>kselftest-list.txt
+	sel="$sel -t harness:inject.sh"
+	;;
+warn)
+	# The test driver WARNs when a client is released: the cycle of
+	# its first instance must fail with the splat
+	modprobe test_iommu instances=1 clients=2 warn_on_release=1
+	;;
+oops)
+	echo EXCEPTION >/sys/kernel/debug/provoke-crash/DIRECT
+	;;
+esac
+
+[ "$safety" != 1 ] || . /safety.sh
+
+# shellcheck disable=SC2086
+if [ -n "$sel" ]; then
+	./run_kselftest.sh ${timeout:+-o $timeout} $sel
+	echo "iommu-qemu: run_kselftest.sh exit code $?"
+fi
+for t in $direct; do
+	echo "# selftests: iommu: $t"
+	(cd iommu && ./$t $args)
+done
+[ "$inject" != warn ] || modprobe -r test_iommu
+
+# The KUnit suites the kernel ran at boot, one program each
+for d in /sys/kernel/debug/kunit/*/; do
+	[ -r "$d/results" ] || continue
+	s=${d%/}; s=${s##*/}
+	echo "# selftests: kunit: $s"
+	sed 's/^/# /' "$d/results"
+	r=$(sed -n 's/^ok 1 .*# SKIP.*/skip/p; s/^ok 1 .*/pass/p; s/^not ok 1 .*/fail/p' "$d/results")
+	case $r in
+	pass) echo "ok 1 selftests: kunit: $s" ;;
+	skip) echo "ok 1 selftests: kunit: $s # SKIP" ;;
+	*) echo "not ok 1 selftests: kunit: $s" ;;
+	esac
+done
+
+for f in /sys/kernel/debug/iommu/refs/*/counters; do
+	[ -r "$f" ] || continue
+	echo "# iommu-qemu: $f:"
+	sed 's/^/#   /' "$f"
+done
+if [ -e /sys/kernel/debug/kmemleak ]; then
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 1
+	echo scan >/sys/kernel/debug/kmemleak
+	# Every report starts with "unreferenced object": the host fails on it
+	cat /sys/kernel/debug/kmemleak
+fi
+echo "iommu-qemu: done"
+sync
+poweroff -f
