@@ -107,7 +107,12 @@ for t in $direct; do
 	echo "# selftests: iommu: $t"
 	(cd iommu && ./$t $args)
 done
-[ "$inject" != warn ] || modprobe -r test_iommu
+if [ "$inject" = warn ]; then
+	for i in /sys/bus/platform/drivers/test-iommu/test-iommus:*; do
+		echo "${i##*/}" >/sys/bus/platform/drivers/test-iommu/unbind
+	done
+	modprobe -r test_iommu
+fi
 
 # The KUnit suites the kernel ran at boot, one program each
 for d in /sys/kernel/debug/kunit/*/; do

@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The iommu selftests build as labs build them: in the source tree and out
+# of it (O=), with gcc and with LLVM=1 (clang, lld), without a warning; a
+# change to a local header rebuilds the programs (LOCAL_HDRS); install
+# puts the programs, iommu_refs.sh, settings and the runner in place.
+# The QEMU guests build O= with gcc (x86_64, arm64) and LLVM=1 (x86_64
+# debug); this adds the in-tree builds.
+#
+# usage: ksft-build-check.sh TREE KERNEL_BUILD_DIR OUT
+# KERNEL_BUILD_DIR holds the kernel's exported headers (usr/include).
+set -uo pipefail
+
+tree=$(cd "${1:?kernel tree}" && pwd)
+kbuild=$(cd "${2:?kernel build dir}" && pwd)
+out=${3:?output dir}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+st=$tree/tools/testing/selftests
+status=0
+
+result() {
+	if [ "$1" = 0 ]; then echo "ok ksft-build.$2"; else echo "not ok ksft-build.$2 # $3"; status=1; fi
+}
+
+for cc in gcc llvm; do
+	flags=(TARGETS=iommu "KHDR_INCLUDES=-isystem $kbuild/usr/include")
+	[ $cc = llvm ] && flags+=(LLVM=1)
+	make -s -C "$st" "${flags[@]}" clean >/dev/null 2>&1
+	log=$out/in-tree-$cc.log
+	rm -rf "$out/install-$cc"
+	if ! make -C "$st" "${flags[@]}" install INSTALL_PATH="$out/install-$cc" >"$log" 2>&1; then
+		result 1 "in_tree_$cc" "build failed: $(grep -m1 -E 'error' "$log")"
+	elif grep -q 'warning:' "$log"; then
+		result 1 "in_tree_$cc" "$(grep -m1 'warning:' "$log")"
+	else
+		missing=
+		for f in iommu/iommu_sysfs iommu/iommu_test_driver iommu/iommu_unbind_rebind \
+			iommu/iommu_refs_bench iommu/iommu_refs.sh iommu/settings run_kselftest.sh \
+			kselftest/ktap_helpers.sh; do
+			[ -e "$out/install-$cc/$f" ] || missing="$missing $f"
+		done
+		grep -qx 'iommu:iommu_unbind_rebind' "$out/install-$cc/kselftest-list.txt" ||
+			missing="$missing kselftest-list.txt:iommu_unbind_rebind"
+		if [ -n "$missing" ]; then
+			result 1 "in_tree_$cc" "not installed:$missing"
+		else
+			result 0 "in_tree_$cc"
+		fi
+	fi
+	if [ $cc = gcc ]; then
+		# A local header changed: the programs that include it are rebuilt
+		sleep 1
+		touch "$st/iommu/iommu_safety.h"
+		make -s -C "$st/iommu" "${flags[@]}" >/dev/null 2>&1
+		if [ "$st/iommu/iommu_unbind_rebind" -nt "$st/iommu/iommu_safety.h" ]; then
+			result 0 local_hdrs_rebuild
+		else
+			result 1 local_hdrs_rebuild "iommu_unbind_rebind not rebuilt after iommu_safety.h changed"
+		fi
+	fi
+	make -s -C "$st" "${flags[@]}" clean >/dev/null 2>&1
+done
+exit $status
