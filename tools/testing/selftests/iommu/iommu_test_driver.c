@@ -112,8 +112,9 @@ static int cycle(bool clients_back, char *err, size_t len)
 
 		while (test_iommu_clients(insts[i]) != want) {
 			if (now_ms() > end) {
-				snprintf(err, len, "%s: %d clients, expected %d",
-					 insts[i], test_iommu_clients(insts[i]), want);
+				if (snprintf(err, len, "%s: %d clients, expected %d", insts[i],
+					     test_iommu_clients(insts[i]), want) < 0)
+					err[0] = '\0';
 				return -ETIMEDOUT;
 			}
 			usleep(10000);
