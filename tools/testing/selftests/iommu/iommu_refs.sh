@@ -130,6 +130,7 @@ usage() {
 restore() {
 	local pass a b c d
 	[ -s "$STATE" ] || return 0
+	[ ! -L "$STATE" ] || return 0
 	for pass in bind rescan probe unbind unload; do
 		while read -r a b c d; do
 			[ "$a" = "$pass" ] || continue
@@ -139,9 +140,11 @@ restore() {
 			rescan) echo 1 >/sys/bus/pci/rescan ;;
 			probe) [ -e "/sys/bus/$b/devices/$c/driver" ] ||
 				echo "$c" >"/sys/bus/$b/drivers_probe" ;;
-			unbind) [ ! -e "/sys/bus/$b/drivers/$c/$d" ] ||
+			# Only the test driver is ever unbound or unloaded
+			unbind) [ "$c" = test-iommu ] && [ -e "/sys/bus/$b/drivers/$c/$d" ] &&
 				echo "$d" >"/sys/bus/$b/drivers/$c/unbind" ;;
-			unload) [ ! -e "/sys/module/$b/initstate" ] || unload "$b" ;;
+			unload) [ "$b" = test_iommu ] && [ -e "/sys/module/$b/initstate" ] &&
+				unload "$b" ;;
 			esac
 		done <"$STATE" 2>/dev/null
 	done
@@ -149,7 +152,10 @@ restore() {
 }
 
 unload() {
-	local _
+	local i _
+	for i in "$TEST_DRV"/test-iommus:*; do
+		[ ! -e "$i" ] || echo "${i##*/}" >"$TEST_DRV/unbind"
+	done
 	for _ in {1..500}; do
 		modprobe -r "$1" 2>/dev/null && return 0
 		nap 0.01
@@ -204,11 +210,23 @@ selftest() {
 		ktap_skip_all "$why"
 		exit $KSFT_SKIP
 	fi
-	# A run killed before it restored the machine left its journal
-	if [ -s "$STATE" ]; then
+	# A run killed before it restored the machine left its journal (the C
+	# programs' format: a "boot" line first, then what to undo)
+	umask 077
+	if [ -L "$STATE" ] || { [ -e "$STATE" ] && [ ! -O "$STATE" ]; }; then
+		ktap_skip_all "$STATE is not a file of ours: not replayed"
+		exit $KSFT_SKIP
+	fi
+	boot=$(</proc/sys/kernel/random/boot_id) first=
+	[ ! -s "$STATE" ] || read -r first <"$STATE"
+	if [ -s "$STATE" ] && [ "$first" != "boot $boot" ]; then
+		ktap_print_msg "$STATE: left by an earlier boot: dropped"
+		: >"$STATE"
+	elif [ -s "$STATE" ]; then
 		ktap_print_msg "$STATE: an earlier run was killed before it restored the machine: restoring"
 		restore
 	fi
+	echo "boot $boot" >"$STATE"
 	trap 'restore' EXIT
 	trap 'restore; trap - TERM; kill -TERM $$' TERM
 	trap 'restore; trap - INT; kill -INT $$' INT

@@ -30,11 +30,12 @@
 #include "iommu_refs.h"
 
 #define JOURNAL_ENV	"IOMMU_SELFTESTS_STATE"
-#define JOURNAL_MAX	(64 * 1024)
+#define JOURNAL_MAX	(256 * 1024)
 
 static char journal_path[PATH_MAX];
 static int journal_fd = -1;
 static pid_t journal_owner;
+static off_t journal_base;	/* after the "boot" line */
 static sig_atomic_t journal_restoring;
 
 static inline void sig_puts(const char *s)
@@ -80,11 +81,53 @@ static inline void sig_wait_dev(const char *bus, const char *dev, int ms)
 		nanosleep(&ts, NULL);
 }
 
-/* delete_module() of @mod, retried while the core drops its references. */
+struct sig_dirent {
+	unsigned long long d_ino;
+	long long d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/*
+ * Unbind every device bound to the driver in /sys/bus/@bus/drivers/@drv
+ * (its entries that are symlinks): getdents64, not opendir(), which may
+ * allocate.
+ */
+static inline void sig_unbind_all(const char *bus, const char *drv)
+{
+	char dir[PATH_MAX], path[PATH_MAX], buf[4096];
+	long n;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "/sys/bus/%s/drivers/%s", bus, drv);
+	if (snprintf(path, sizeof(path), "%s/unbind", dir) >= (int)sizeof(path))
+		return;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct sig_dirent *de = (struct sig_dirent *)(buf + off);
+
+			off += de->d_reclen;
+			if (de->d_type == DT_LNK && strcmp(de->d_name, "module"))
+				sig_write(path, de->d_name);
+		}
+	}
+	close(fd);
+}
+
+/*
+ * delete_module() of the test module, retried while the core drops its
+ * references, after unbinding its instances (the IOMMU core holds a
+ * module reference for each client of a bound instance).
+ */
 static inline int sig_unload(const char *mod)
 {
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
+	sig_unbind_all("platform", "test-iommu");
 	for (int i = 0; i < 500; i++) {
 		if (!syscall(SYS_delete_module, mod, O_NONBLOCK))
 			return 0;
@@ -104,7 +147,8 @@ static inline int sig_unload(const char *mod)
  * this runs in signal handlers.  Returns the number of actions taken.
  *
  * Lines: "bind BUS DRIVER DEV", "rescan", "probe BUS DEV",
- * "unbind BUS DRIVER DEV", "unload MODULE".
+ * "unbind platform test-iommu DEV", "unload test_iommu": nothing else is
+ * ever unbound or unloaded, whatever the file says.
  */
 static inline int journal_replay(const char *buf)
 {
@@ -147,14 +191,16 @@ static inline int journal_replay(const char *buf)
 					nanosleep(&ts, NULL);
 				}
 				done++;
-			} else if (pass == 3 && n == 4 && !strcmp(a, "unbind")) {
+			} else if (pass == 3 && n == 4 && !strcmp(a, "unbind") &&
+				   !strcmp(c, "test-iommu")) {
 				snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/%s", b, c, d);
 				if (access(path, F_OK))
 					continue;
 				snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/unbind", b, c);
 				sig_write(path, d);
 				done++;
-			} else if (pass == 4 && n == 2 && !strcmp(a, "unload")) {
+			} else if (pass == 4 && n == 2 && !strcmp(a, "unload") &&
+				   !strcmp(b, "test_iommu")) {
 				snprintf(path, sizeof(path), "/sys/module/%s/initstate", b);
 				if (!access(path, F_OK) && !sig_unload(b))
 					done++;
@@ -164,8 +210,8 @@ static inline int journal_replay(const char *buf)
 	return done;
 }
 
-/* Replay and empty the journal. */
-static inline int journal_restore(void)
+/* Replay what was journaled after @from (a journal_mark()), then forget it. */
+static inline int journal_restore_from(off_t from)
 {
 	static char buf[JOURNAL_MAX];
 	ssize_t n;
@@ -173,14 +219,35 @@ static inline int journal_restore(void)
 
 	if (journal_fd < 0)
 		return 0;
-	n = pread(journal_fd, buf, sizeof(buf) - 1, 0);
+	n = pread(journal_fd, buf, sizeof(buf) - 1, from);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
 	done = journal_replay(buf);
-	if (ftruncate(journal_fd, 0))
+	if (ftruncate(journal_fd, from))
 		sig_puts("# restore: cannot empty the journal\n");
 	return done;
+}
+
+/* Replay and forget everything this run journaled. */
+static inline int journal_restore(void)
+{
+	return journal_restore_from(journal_base);
+}
+
+/* Where the lines journaled from now on start. */
+static inline off_t journal_mark(void)
+{
+	struct stat st;
+
+	return journal_fd >= 0 && !fstat(journal_fd, &st) ? st.st_size : 0;
+}
+
+/* What was journaled after @from is back: forget it. */
+static inline void journal_clear_from(off_t from)
+{
+	if (journal_fd >= 0 && ftruncate(journal_fd, from))
+		ksft_print_msg("cannot truncate %s: %s\n", journal_path, strerror(errno));
 }
 
 /* Record @line (no newline) before making the change it undoes. */
@@ -206,8 +273,7 @@ static inline int journal_add(const char *fmt, ...)
 /* Everything recorded is back: forget it. */
 static inline void journal_clear(void)
 {
-	if (journal_fd >= 0 && ftruncate(journal_fd, 0))
-		ksft_print_msg("cannot empty %s: %s\n", journal_path, strerror(errno));
+	journal_clear_from(journal_base);
 }
 
 static inline void journal_signal(int sig)
@@ -219,12 +285,54 @@ static inline void journal_signal(int sig)
 		journal_restoring = 1;
 		snprintf(msg, sizeof(msg), "# signal %d: restoring what this run changed\n", sig);
 		sig_puts(msg);
-		done = journal_restore();
+		done = journal_restore_from(0);
 		snprintf(msg, sizeof(msg), "# restored: %d action(s)\n", done);
 		sig_puts(msg);
 	}
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* At exit: restore what is still journaled, leave an empty journal. */
+static inline void journal_atexit(void)
+{
+	if (getpid() != journal_owner || journal_fd < 0)
+		return;
+	if (journal_mark() > journal_base)
+		ksft_print_msg("%s: restoring at exit: %d action(s)\n", journal_path,
+			       journal_restore());
+	journal_clear_from(0);
+}
+
+/* The first line of a journal names the boot it was written in. */
+static inline void journal_boot_id(char *id, size_t len)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	if (!f || !fgets(id, len, f))
+		snprintf(id, len, "unknown");
+	id[strcspn(id, "\n")] = '\0';
+	if (f)
+		fclose(f);
+}
+
+static inline bool journal_boot_matches(void)
+{
+	char id[64], line[80] = "";
+
+	journal_boot_id(id, sizeof(id));
+	if (pread(journal_fd, line, sizeof(line) - 1, 0) <= 0)
+		return false;
+	line[strcspn(line, "\n")] = '\0';
+	return !strncmp(line, "boot ", 5) && !strcmp(line + 5, id);
+}
+
+static inline int journal_boot_add(void)
+{
+	char id[64];
+
+	journal_boot_id(id, sizeof(id));
+	return journal_add("boot %s", id);
 }
 
 /*
@@ -235,7 +343,8 @@ static inline void journal_signal(int sig)
 static inline int journal_init(char *why, size_t len)
 {
 	static const int sigs[] = {
-		SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL,
+		SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
+		SIGILL,
 	};
 	const char *env = getenv(JOURNAL_ENV);
 	struct sigaction sa = { .sa_handler = journal_signal };
@@ -248,11 +357,22 @@ static inline int journal_init(char *why, size_t len)
 		snprintf(journal_path, sizeof(journal_path), "%s/iommu-selftests.state",
 			 !stat("/run", &st) && S_ISDIR(st.st_mode) && !access("/run", W_OK) ?
 			 "/run" : "/tmp");
-	journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* Results reach the runner even when a signal ends us */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+			  0600);
 	if (journal_fd < 0) {
 		snprintf(why, len, "cannot open the journal %s: %s", journal_path,
 			 strerror(errno));
 		return -errno;
+	}
+	/* Only a journal of ours is replayed */
+	if (fstat(journal_fd, &st) || !S_ISREG(st.st_mode) || st.st_uid ||
+	    (st.st_mode & 077)) {
+		snprintf(why, len, "%s is not a root-owned 0600 file: not replayed", journal_path);
+		close(journal_fd);
+		journal_fd = -1;
+		return -EPERM;
 	}
 	/* Without CONFIG_FILE_LOCKING, run unlocked */
 	if (flock(journal_fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
@@ -267,36 +387,102 @@ static inline int journal_init(char *why, size_t len)
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaction(sigs[i], &sa, NULL);
 	if (!fstat(journal_fd, &st) && st.st_size) {
-		ksft_print_msg("%s: an earlier run was killed before it restored the machine\n",
-			       journal_path);
-		done = journal_restore();
-		ksft_print_msg("%s: restored (%d action(s))\n", journal_path, done);
+		if (journal_boot_matches()) {
+			ksft_print_msg("%s: %s\n", journal_path,
+				       "an earlier run was killed before it restored the machine");
+			done = journal_restore_from(0);
+			ksft_print_msg("%s: restored (%d action(s))\n", journal_path, done);
+		} else {
+			ksft_print_msg("%s: left by an earlier boot: dropped\n", journal_path);
+			journal_clear_from(0);
+		}
 	}
+	if (journal_boot_add())
+		return -EIO;
+	journal_base = journal_mark();
+	atexit(journal_atexit);
 	return 0;
 }
 
 /* Devices the machine depends on */
 
-#define MAX_NEEDED	64
+#define MAX_NEEDED	256
 
 static struct needed {
 	char path[PATH_MAX];	/* /sys/devices/... */
 	char why[128];
 } needed[MAX_NEEDED];
 static int nr_needed;
+static bool needed_overflow;	/* then nothing real is cycled */
 
 static inline void need_path(const char *syspath, const char *fmt, const char *what)
 {
 	char real[PATH_MAX];
 
-	if (nr_needed == MAX_NEEDED || !realpath(syspath, real))
+	if (!realpath(syspath, real))
 		return;
+	if (nr_needed == MAX_NEEDED) {
+		needed_overflow = true;
+		return;
+	}
 	for (int i = 0; i < nr_needed; i++)
 		if (!strcmp(needed[i].path, real))
 			return;
 	snprintf(needed[nr_needed].path, PATH_MAX, "%s", real);
-	snprintf(needed[nr_needed].why, sizeof(needed[0].why), fmt, what);
+	/* A long mount point is cut short in the message */
+	if (snprintf(needed[nr_needed].why, sizeof(needed[0].why), fmt, what) < 0)
+		needed[nr_needed].why[0] = '\0';
 	nr_needed++;
+}
+
+static inline void need_block(unsigned int maj, unsigned int min, const char *fmt,
+			      const char *what, int depth);
+
+/*
+ * What a block device needs besides its own parents: the whole disk of a
+ * partition (an md or dm partition's slaves are the disk's), and every
+ * controller of an NVMe multipath head (under nvme-subsystem, not under a
+ * PCI device).
+ */
+static inline void need_block_links(const char *path, const char *fmt, const char *what,
+				    int depth)
+{
+	char real[PATH_MAX], sub[PATH_MAX + NAME_MAX + 16], buf[32];
+	unsigned int a, b;
+	struct dirent *de;
+	char *slash;
+	FILE *f;
+	DIR *d;
+
+	if (depth >= 8 || !realpath(path, real))
+		return;
+	snprintf(sub, sizeof(sub), "%s/partition", real);
+	slash = strrchr(real, '/');
+	if (!access(sub, F_OK) && slash) {
+		*slash = '\0';
+		snprintf(sub, sizeof(sub), "%s/dev", real);
+		f = fopen(sub, "r");
+		if (f && fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &a, &b) == 2)
+			need_block(a, b, fmt, what, depth + 1);
+		if (f)
+			fclose(f);
+		*slash = '/';
+	}
+	slash = strrchr(real, '/');
+	if (!strstr(real, "/nvme-subsystem/") || !slash)
+		return;
+	*slash = '\0';
+	d = opendir(real);
+	while (d && (de = readdir(d))) {
+		/* The controllers: nvme<N>, links to their PCI devices */
+		if (strncmp(de->d_name, "nvme", 4) || !de->d_name[4] ||
+		    strspn(de->d_name + 4, "0123456789") != strlen(de->d_name + 4))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", real, de->d_name);
+		need_path(sub, fmt, what);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* A block device and, for dm/md, the devices it sits on. */
@@ -309,6 +495,7 @@ static inline void need_block(unsigned int maj, unsigned int min, const char *fm
 
 	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", maj, min);
 	need_path(path, fmt, what);
+	need_block_links(path, fmt, what, depth);
 	snprintf(sub, sizeof(sub), "%s/slaves", path);
 	d = depth < 8 ? opendir(sub) : NULL;
 	while (d && (de = readdir(d))) {
@@ -329,18 +516,89 @@ static inline void need_block(unsigned int maj, unsigned int min, const char *fm
 		closedir(d);
 }
 
+/* Every device of a class or bus directory (/sys/class/net, ...). */
+static inline void need_all(const char *dir, const char *sub, const char *fmt,
+			    const char *what)
+{
+	char path[PATH_MAX + 2 * NAME_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s%s", dir, de->d_name, sub);
+		need_path(path, fmt, what);
+	}
+	if (d)
+		closedir(d);
+}
+
+#define NETWORK_FS	"nfs nfs4 cifs smb3 smbfs ceph glusterfs afs ncpfs lustre fuse.sshfs"
+
+/* Every device of every btrfs (which one is mounted where is not told) */
+static inline void need_btrfs(const char *what)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir("/sys/fs/btrfs");
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices", de->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		need_all(path, "", "may hold the btrfs %s", what);
+	}
+	if (d)
+		closedir(d);
+}
+
+static inline bool fstype_in(const char *type, const char *list)
+{
+	size_t len = strlen(type);
+
+	for (const char *p = strstr(list, type); p; p = strstr(p + 1, type))
+		if ((p == list || p[-1] == ' ') && (!p[len] || p[len] == ' '))
+			return true;
+	return false;
+}
+
+/*
+ * The devices under every mounted filesystem: its block device (and what
+ * that sits on), the block device its source names (btrfs and others
+ * report an anonymous device number), every device of a btrfs, every
+ * network device for a network filesystem and every virtio device for
+ * 9p and virtiofs (which one serves it is not known: fail closed).
+ */
 static inline void need_mounts(void)
 {
-	char line[4096], mnt[PATH_MAX], what[PATH_MAX + 32];
+	char line[4096], mnt[PATH_MAX], what[PATH_MAX + 32], type[64], src[PATH_MAX];
 	unsigned int maj, min;
+	struct stat st;
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 
 	while (f && fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint ... */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3 || !maj)
+		char *sep = strstr(line, " - ");
+
+		/* id parent maj:min root mountpoint ... - type source options */
+		if (!sep || sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3 ||
+		    sscanf(sep + 3, "%63s %4095s", type, src) != 2)
 			continue;
 		snprintf(what, sizeof(what), "%s%s", !strcmp(mnt, "/") ? "the root " : "", mnt);
-		need_block(maj, min, "holds the mounted filesystem %s", what, 0);
+		if (maj)
+			need_block(maj, min, "holds the mounted filesystem %s", what, 0);
+		if (src[0] == '/' && !stat(src, &st) && S_ISBLK(st.st_mode))
+			need_block(major(st.st_rdev), minor(st.st_rdev),
+				   "holds the mounted filesystem %s", what, 0);
+		if (!strcmp(type, "btrfs"))
+			need_btrfs(what);
+		if (fstype_in(type, NETWORK_FS))
+			need_all("/sys/class/net", "/device",
+				 "may carry the network filesystem %s", what);
+		if (fstype_in(type, "9p virtiofs"))
+			need_all("/sys/bus/virtio/devices", "",
+				 "may serve the filesystem %s", what);
 	}
 	if (f)
 		fclose(f);
@@ -402,9 +660,33 @@ static inline void need_consoles(void)
 	}
 }
 
+/*
+ * A network interface's device and, for a bond, bridge, team or VLAN
+ * (which have none), the devices of the interfaces below it (lower_*).
+ */
+static inline void need_net(const char *iface, const char *route, int depth)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (depth >= 8 ||
+	    snprintf(path, sizeof(path), "/sys/class/net/%s", iface) >= (int)sizeof(path))
+		return;
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		if (!strncmp(de->d_name, "lower_", 6))
+			need_net(de->d_name + 6, route, depth + 1);
+	}
+	if (d)
+		closedir(d);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device", iface);
+	need_path(path, "carries the default route (%s)", route);
+}
+
 static inline void need_route_file(const char *file, bool v6)
 {
-	char line[512], iface[64], dst[64], path[PATH_MAX];
+	char line[512], iface[64], dst[64];
 	unsigned int plen = 0;
 	FILE *f = fopen(file, "r");
 
@@ -419,8 +701,7 @@ static inline void need_route_file(const char *file, bool v6)
 			   strcmp(dst, "00000000")) {
 			continue;
 		}
-		snprintf(path, sizeof(path), "/sys/class/net/%s/device", iface);
-		need_path(path, "carries the default route (%s)", iface);
+		need_net(iface, iface, 0);
 	}
 	if (f)
 		fclose(f);
@@ -430,6 +711,7 @@ static inline void need_route_file(const char *file, bool v6)
 static inline void needed_scan(void)
 {
 	nr_needed = 0;
+	needed_overflow = false;
 	need_mounts();
 	need_swaps();
 	need_consoles();
@@ -446,6 +728,8 @@ static inline const char *needed_under(const char *syspath)
 	char real[PATH_MAX];
 	size_t len;
 
+	if (needed_overflow)
+		return "may be needed: more devices the machine needs than this program tracks";
 	if (!realpath(syspath, real))
 		return NULL;
 	len = strlen(real);

@@ -128,8 +128,15 @@ static int clients_back(const struct iommu_inst *inst,
 			why = "path too long";
 			goto fail;
 		}
-		if (exists(path))
+		if (exists(path)) {
+			char drv[NAME_MAX + 1];
+
+			if (read_link_base(path, drv, sizeof(drv)) || strcmp(drv, cl->driver)) {
+				why = "bound to another driver";
+				goto fail;
+			}
 			continue;
+		}
 		/* Its driver was unbound with the IOMMU: bind it again */
 		ret = write_str(probe, cl->name);
 		if (ret || wait_for(path, true)) {
@@ -251,7 +258,12 @@ static int unbind_rebind(const struct iommu_inst *inst,
 	return clients_back(inst, clients, nclients, rebound, msg, len);
 }
 
-/* A PCI endpoint: not a bridge (class 0x06), which would take its bus along */
+/*
+ * A PCI endpoint that a rescan brings back as it was: not a bridge (class
+ * 0x06, which would take its bus along), not an SR-IOV physical function
+ * with virtual functions enabled nor a virtual function (a rescan does not
+ * recreate them).
+ */
 static bool pci_endpoint(const struct client *cl)
 {
 	char path[PATH_MAX], buf[16] = "";
@@ -259,6 +271,18 @@ static bool pci_endpoint(const struct client *cl)
 
 	if (strcmp(cl->bus, "pci"))
 		return false;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/physfn", cl->name);
+	if (exists(path))
+		return false;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_numvfs", cl->name);
+	f = fopen(path, "r");
+	if (f) {
+		bool vfs = fgets(buf, sizeof(buf), f) && atoi(buf) > 0;
+
+		fclose(f);
+		if (vfs)
+			return false;
+	}
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/class", cl->name);
 	f = fopen(path, "r");
 	if (!f)
@@ -420,6 +444,7 @@ static void test_one(const struct iommu_inst *inst)
 	char unbind[PATH_MAX + 16];
 	bool bindable, refs;
 	pid_t reader;
+	off_t mark;
 
 	bindable = false;
 	if (inst->drv_path[0]) {
@@ -478,8 +503,10 @@ static void test_one(const struct iommu_inst *inst)
 		ksft_print_msg("%s: no reference counters (%s)%s\n", inst->name,
 			       refs_unavailable() ?: "not in " REFS_DIR,
 			       ": only the cycles are checked");
+	mark = journal_mark();
 	ret = journal_inst(inst, clients, nclients, bindable);
 	if (ret) {
+		journal_clear_from(mark);
 		ksft_test_result_code(KSFT_FAIL, name, "journal %s: %s", journal_path,
 				      strerror(-ret));
 		return;
@@ -509,12 +536,12 @@ static void test_one(const struct iommu_inst *inst)
 	stop_reader(reader);
 	if (ret) {
 		ksft_print_msg("%s: restoring after the failure: %d action(s)\n", inst->name,
-			       journal_restore());
+			       journal_restore_from(mark));
 		ksft_test_result_code(KSFT_FAIL, name, "%s %d: %s",
 				      c == 1 ? "warm-up cycle" : "cycle", c - 1, msg);
 		return;
 	}
-	journal_clear();
+	journal_clear_from(mark);
 	if (rebound)
 		ksft_print_msg("%s: %d client driver(s) unbound with the IOMMU and bound again\n",
 			       inst->name, rebound);
@@ -585,15 +612,21 @@ int main(int argc, char *argv[])
 
 	parse_args(argc, argv);
 
-	n = find_iommus(insts, MAX_IOMMUS);
-	if (n >= 0)
-		check_selected(insts, n, argv[0]);
-	if (geteuid())
+	if (geteuid()) {
+		n = find_iommus(insts, MAX_IOMMUS);
+		check_selected(insts, n > 0 ? n : 0, argv[0]);
 		ksft_exit_skip("must be root to unbind drivers\n");
+	}
+	ksft_print_header();
+	/* First bring back what a killed run left: its IOMMU may be unbound */
 	if (journal_init(why, sizeof(why)))
 		ksft_exit_skip("%s\n", why);
+	n = find_iommus(insts, MAX_IOMMUS);
+	check_selected(insts, n > 0 ? n : 0, argv[0]);
+	no_test = refs_unavailable();
+	if (no_test)
+		ksft_exit_skip("%s: nothing to check a cycle against\n", no_test);
 
-	ksft_print_header();
 	kmsg_open();
 	no_test = exists(TEST_IOMMU_DRIVER) ? NULL : test_iommu_unavailable();
 	if (!no_test && !exists(TEST_IOMMU_DRIVER)) {
@@ -626,6 +659,11 @@ int main(int argc, char *argv[])
 	ksft_set_plan(n);
 	for (int i = 0; i < n; i++)
 		test_one(&insts[i]);
+	/* A splat logged after the last check (a deferred release) */
+	if (kmsg_splat(why, sizeof(why))) {
+		journal_restore();
+		ksft_exit_fail_msg("kernel splat after the last cycle: %s\n", why);
+	}
 
 	if (loaded) {
 		int ret = test_iommu_unload();

@@ -129,6 +129,9 @@ static inline int test_iommu_load(const char *params)
 	if (test_iommu_builtin())
 		return wait_for(TEST_IOMMU_DEBUGFS, true);
 	ret = test_iommu_modprobe(params);
+	/* Only without modprobe: its refusal (a blacklist, "install /bin/false") stands */
+	if (ret && ret != 127)
+		return -EPERM;
 	if (ret) {
 		if (!test_iommu_path[0])
 			return -ENOENT;

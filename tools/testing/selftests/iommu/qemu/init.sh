@@ -105,7 +105,7 @@ if [ -n "$sel" ]; then
 fi
 for t in $direct; do
 	echo "# selftests: iommu: $t"
-	(cd iommu && ./$t $args)
+	(cd iommu && ./$t $args) 2>&1 | sed 's/^/# /'
 done
 if [ "$inject" = warn ]; then
 	for i in /sys/bus/platform/drivers/test-iommu/test-iommus:*; do
