@@ -120,7 +120,8 @@ known_iommu() {
 
 usage() {
 	echo "iommu_refs.sh: $*" >&2
-	echo "usage: iommu_refs.sh [-n cycles] [-d IOMMU|all]... [-t ms] [-c n] [snapshot [FILE] | diff A B]" >&2
+	echo "usage: iommu_refs.sh [-n cycles] [-d IOMMU|all]... [-t ms] [-c n]" \
+		"[snapshot [FILE] | diff A B]" >&2
 	exit $KSFT_FAIL
 }
 
@@ -202,8 +203,9 @@ nap() {
 }
 
 selftest() {
-	local why a b grown out i
-	[ -r "$KTAP_HELPERS" ] || die "no $KTAP_HELPERS: run it from the kernel tree or a kselftest install"
+	local why a b grown out i kv
+	[ -r "$KTAP_HELPERS" ] ||
+		die "no $KTAP_HELPERS: run it from the kernel tree or a kselftest install"
 	why=$(unavailable)
 	ktap_print_header
 	if [ -n "$why" ]; then
@@ -223,7 +225,8 @@ selftest() {
 		ktap_print_msg "$STATE: left by an earlier boot: dropped"
 		: >"$STATE"
 	elif [ -s "$STATE" ]; then
-		ktap_print_msg "$STATE: an earlier run was killed before it restored the machine: restoring"
+		ktap_print_msg "$STATE: an earlier run was killed before it restored" \
+			"the machine: restoring"
 		restore
 	fi
 	echo "boot $boot" >"$STATE"
@@ -260,15 +263,17 @@ selftest() {
 		# Let the re-probed clients and deferred puts settle
 		nap 1
 		b=$(snapshot)
+		kv="iommu=test-iommus driver=test-iommu cycles=$cycles"
 		if ((i < cycles)); then
-			ktap_print_msg "unbind/bind of the test IOMMU instances failed or cycled nothing"
+			ktap_print_msg "unbind/bind of the test IOMMU instances failed" \
+				"or cycled nothing"
 			ktap_test_fail refs_diff.unbind_rebind
 		elif out=$(diff_json "$a" "$b"); then
-			ktap_print_msg "iommu=test-iommus driver=test-iommu cycles=$cycles verdict=balanced"
+			ktap_print_msg "$kv verdict=balanced"
 			ktap_test_pass refs_diff.unbind_rebind
 		else
 			while read -r line; do ktap_print_msg "$line"; done <<<"$out"
-			ktap_print_msg "iommu=test-iommus driver=test-iommu cycles=$cycles verdict=leak"
+			ktap_print_msg "$kv verdict=leak"
 			ktap_test_fail refs_diff.unbind_rebind
 		fi
 	fi
