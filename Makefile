@@ -8,12 +8,15 @@
 #
 # Variables: BASE=7.3 (Debian linux-source-BASE), KSRC=/path/to/tree (use
 # that tree as the base instead), BUILD=./build, CACHE=~/.cache/iommu-debug-refs
+# (downloads and the assembled tree, CACHE/src-BASE)
 
 BASE ?= 7.3
 KSRC ?=
 BUILD ?= $(CURDIR)/build
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/iommu-debug-refs
-SRC := $(BUILD)/src-$(if $(KSRC),ksrc,$(BASE))
+# The assembled tree lives in the cache, at the same path for every clone:
+# kernel compile commands name it, so ccache hits from any checkout.
+SRC := $(CACHE)/src-$(if $(KSRC),ksrc,$(BASE))
 QEMU_DIR := $(SRC)/tools/testing/selftests/iommu/qemu
 HARNESS = $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(BUILD)/qemu/$(1) ARCH=$(1)
 CHECK := $(QEMU_DIR)/console-check.sh
