@@ -32,7 +32,9 @@ before=$(g rev-parse "$first^")
 echo "# size-check: without accounting: $(g log -1 --format='%h %s' "$before")"
 echo "# size-check: with accounting:    $(g log -1 --format='%h %s' HEAD)"
 
-wt=$out/src-before
+# Beside the assembled tree, at a path that does not change with the clone:
+# kernel compile commands name it, and ccache hits only on the same path.
+wt=$src-size-before
 if ! git -C "$wt" rev-parse --git-dir >/dev/null 2>&1; then
 	g worktree prune
 	rm -rf "$wt"
