@@ -19,6 +19,9 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 st=$tree/tools/testing/selftests
 status=0
+# As a lab runs it, from a shell: under make (make check), MAKELEVEL would
+# make the selftests' lib.mk expect OUTPUT from a parent make
+unset MAKELEVEL MAKEFLAGS MFLAGS
 
 result() {
 	if [ "$1" = 0 ]; then echo "ok ksft-build.$2"; else echo "not ok ksft-build.$2 # $3"; status=1; fi
