@@ -123,6 +123,25 @@ check-ksft-build: tree
 	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
 	@$(CURDIR)/scripts/ksft-build-check.sh $(SRC) $(LOGS)/x86_64/kernel $(BUILD)/ksft-build
 
+# The static checker (scripts/coccinelle/free/device_ref_leak.cocci): the
+# 11 leaks of the seed series on the drivers before the fixes, beside
+# put_device.cocci; its reports on the base's drivers/iommu; make
+# coccicheck on the assembled tree.
+BASE_TREE = $(if $(KSRC),$(KSRC),$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base))
+check-checker: tree
+	@base=$(BASE_TREE) || exit 1; \
+	$(CURDIR)/scripts/checker-score.sh $(SRC) "$$base" $(CACHE) $(BUILD)/checker
+
+# The checker on the subsystems with of_xlate-style lookups (README.md has
+# the triage of what it reports).
+SURVEY_DIRS ?= drivers/iommu drivers/dma drivers/phy drivers/reset drivers/mailbox \
+	drivers/memory drivers/soc drivers/usb
+checker-survey: tree
+	@base=$(BASE_TREE) || exit 1; cd "$$base" && for d in $(SURVEY_DIRS); do \
+		spatch -D report --very-quiet --no-show-diff --no-includes --include-headers --jobs 2 \
+			--cocci-file $(SRC)/scripts/coccinelle/free/device_ref_leak.cocci --dir $$d; \
+	done
+
 # Every patch applies with git am on the base.
 check-patches: tree
 	@$(CURDIR)/scripts/check-patches.sh $(SRC)
@@ -162,6 +181,8 @@ check: tree
 	for t in qemu-x86_64 qemu-x86_64-vtd qemu-x86_64-debug qemu-aarch64-debug qemu-aarch64-smmuv3-debug; do \
 		$(MAKE) --no-print-directory $$t || status=1; \
 	done; \
+	$(MAKE) --no-print-directory check-checker > $(LOGS)/check-checker.log 2>&1 || status=1; \
+	cat $(LOGS)/check-checker.log; \
 	$(MAKE) --no-print-directory check-ksft-build > $(LOGS)/ksft-build.log 2>&1 || status=1; \
 	cat $(LOGS)/ksft-build.log; \
 	$(MAKE) --no-print-directory compile-test > $(LOGS)/compile-test.log 2>&1 || status=1; \
@@ -170,7 +191,7 @@ check: tree
 	cat $(LOGS)/size-check.log; \
 	echo "== make check: all guests, compile tests and patch checks"; \
 	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/check-series.log \
-	  $(LOGS)/ksft-build.log $(LOGS)/compile-test.log \
+	  $(LOGS)/check-checker.log $(LOGS)/ksft-build.log $(LOGS)/compile-test.log \
 	  $(LOGS)/size-check.log | \
 	  awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $$0 }'; \
 	  echo "iommu-qemu: done"; } > $(LOGS)/console-build-checks.log; \
@@ -184,4 +205,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps tree run qemu-x86_64 qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 qemu-x86_64-debug \
-	qemu-aarch64-debug qemu-aarch64-smmuv3-debug check-ksft-build soak bench series check-series bisect-check compile-test size-check check-patches check-harness check clean
+	qemu-aarch64-debug qemu-aarch64-smmuv3-debug check-ksft-build check-checker checker-survey soak bench series check-series bisect-check compile-test size-check check-patches check-harness check clean

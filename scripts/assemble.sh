@@ -63,7 +63,7 @@ if [ -f "$series" ]; then
 		subject=$(sed -n 's/^Subject: //p' <<<"$info")
 		author=$(sed -n 's/^Author: //p' <<<"$info")
 		email=$(sed -n 's/^Email: //p' <<<"$info")
-		if ! g apply --cached --whitespace=nowarn "$idx.patch"; then
+		if grep -q "^diff --git" "$idx.patch" && ! g apply --cached --whitespace=nowarn "$idx.patch"; then
 			log "patch $p does not apply"
 			exit 1
 		fi
@@ -76,7 +76,7 @@ fi
 
 # Files the project adds at their kernel paths (tracked or new, not ignored).
 mapfile -t files < <(cd "$top" && git ls-files --cached --others --exclude-standard -- \
-	arch drivers include lib scripts/iommu tools Documentation | sort -u)
+	arch drivers include lib scripts/coccinelle scripts/iommu tools Documentation | sort -u)
 for f in "${files[@]}"; do
 	[ -f "$top/$f" ] || continue
 	mode=100644

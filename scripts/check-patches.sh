@@ -20,7 +20,7 @@ git -C "$wt" sparse-checkout set --no-cone "${files[@]}"
 git -C "$wt" checkout -q
 status=0
 for p in "${patches[@]}"; do
-	if git -C "$wt" -c user.name=check -c user.email=check@localhost am -q "$top/patches/$p" >/dev/null 2>&1; then
+	if git -C "$wt" -c user.name=check -c user.email=check@localhost am -q --empty=keep "$top/patches/$p" >/dev/null 2>&1; then
 		echo "ok git_am.$p"
 	else
 		git -C "$wt" am --abort >/dev/null 2>&1 || true

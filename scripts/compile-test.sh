@@ -18,8 +18,10 @@ arm) cross=arm-linux-gnueabihf- ;;
 esac
 
 # config symbol:object, per driver the project's patches touch.
+# SYMBOL:object, in drivers/iommu unless the object has a directory.
 drivers=(IPMMU_VMSA:ipmmu-vmsa MTK_IOMMU:mtk_iommu MTK_IOMMU_V1:mtk_iommu_v1
-	 OMAP_IOMMU:omap-iommu SPRD_IOMMU:sprd-iommu)
+	 OMAP_IOMMU:omap-iommu SPRD_IOMMU:sprd-iommu ROCKCHIP_IOMMU:rockchip-iommu
+	 PHY_HI3670_PCIE:drivers/phy/hisilicon/phy-hi3670-pcie)
 [ "$arch" = arm64 ] && drivers+=(VIRTIO_IOMMU:virtio-iommu)
 
 cc="${cross}gcc"
@@ -38,22 +40,24 @@ kmake olddefconfig >/dev/null 2>&1
 status=0
 echo "# compile-test: $arch, $(kmake kernelversion)"
 for d in "${drivers[@]}"; do
-	sym=${d%%:*} obj=drivers/iommu/${d#*:}.o
+	sym=${d%%:*} obj=${d#*:}.o name=${d##*/}
+	name=${name#*:}
+	[[ $obj == */* ]] || obj=drivers/iommu/$obj
 	if ! grep -qx "CONFIG_$sym=y" "$out/.config"; then
-		echo "not ok compile_test.$arch.${d#*:} # CONFIG_$sym could not be enabled"
+		echo "not ok compile_test.$arch.$name # CONFIG_$sym could not be enabled"
 		status=1
 		continue
 	fi
 	if log=$(kmake "$obj" 2>&1); then
 		if grep -q 'warning:' <<<"$log"; then
-			echo "not ok compile_test.$arch.${d#*:} # warnings"
+			echo "not ok compile_test.$arch.$name # warnings"
 			sed 's/^/# /' <<<"$log"
 			status=1
 		else
-			echo "ok compile_test.$arch.${d#*:}"
+			echo "ok compile_test.$arch.$name"
 		fi
 	else
-		echo "not ok compile_test.$arch.${d#*:}"
+		echo "not ok compile_test.$arch.$name"
 		sed 's/^/# /' <<<"$log" | tail -n 20
 		status=1
 	fi

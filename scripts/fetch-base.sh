@@ -7,6 +7,9 @@
 #
 # usage: fetch-base.sh VERSION CACHEDIR     (VERSION is e.g. 7.3)
 # prints the path of the unpacked source tree on stdout.
+#
+# FETCH_SUITES (default "unstable experimental") names the suites to look
+# in; FETCH_PATHS, when set, unpacks only those paths of the tree.
 set -euo pipefail
 
 ver=${1:?version}
@@ -34,15 +37,14 @@ if [ -z "$deb" ]; then
 	[ -n "$uri" ] || { log "no Debian archive URI in /etc/apt"; exit 1; }
 	key=/usr/share/keyrings/debian-archive-keyring.gpg
 	mkdir -p "$apt/lists/partial" "$apt/archives/partial"
-	cat >"$apt/sources.list" <<EOS
-deb [signed-by=$key] $uri unstable main
-deb [signed-by=$key] $uri experimental main
-EOS
+	for suite in ${FETCH_SUITES:-unstable experimental}; do
+		echo "deb [signed-by=$key] $uri $suite main"
+	done >"$apt/sources.list"
 	opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=-
 	      -o Dir::State::Lists="$apt/lists" -o Dir::Cache::Archives="$apt/archives"
 	      -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
-	      -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=0)
-	log "updating private apt lists for unstable and experimental"
+	      -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root)
+	log "updating private apt lists for ${FETCH_SUITES:-unstable experimental}"
 	apt-get "${opts[@]}" -qq update >&2
 	# Pick the newest available version across both suites.
 	v=$(apt-cache "${opts[@]}" madison "$pkg" | awk -F'|' '{gsub(/ /, "", $2); print $2}' |
@@ -58,7 +60,9 @@ rm -rf "$cache/deb-x" "$tree"
 dpkg-deb -x "$deb" "$cache/deb-x"
 tarball=$(ls "$cache"/deb-x/usr/src/linux-source-*.tar.* | head -n1)
 mkdir -p "$tree"
-tar -xf "$tarball" -C "$tree" --strip-components=1
+members=()
+for m in ${FETCH_PATHS:-}; do members+=("--wildcards" "*/$m/*"); done
+tar -xf "$tarball" -C "$tree" --strip-components=1 "${members[@]}"
 dpkg-deb -f "$deb" Version >"$tree/.debian-version"
 rm -rf "$cache/deb-x"
 touch "$tree/.unpacked"

@@ -39,7 +39,7 @@ g clean -q -fdx
 mapfile -t patches < <(grep -v '^\s*\(#\|$\)' "$top/patches/series" | awk '{print $1}')
 declare -A placed
 for p in "${patches[@]}"; do
-	if ! g am -q --keep-cr "$top/patches/$p"; then
+	if ! g am -q --keep-cr --empty=keep "$top/patches/$p"; then
 		log "$p does not apply"
 		exit 1
 	fi
@@ -59,7 +59,7 @@ status=0
 while read -r f; do
 	[ -n "${placed[$f]:-}" ] || { log "$f is in no patch of patches/new-files"; status=1; }
 done < <(cd "$top" && git ls-files --cached --others --exclude-standard -- \
-	arch drivers include lib scripts/iommu tools Documentation | grep -v "^$harness/")
+	arch drivers include lib scripts/coccinelle scripts/iommu tools Documentation | grep -v "^$harness/")
 if ! git -C "$src" diff --quiet series main -- . ":!$harness"; then
 	log "the series differs from the assembled tree:"
 	git -C "$src" diff --stat series main -- . ":!$harness" >&2

@@ -388,25 +388,25 @@ expression E;
 * E@p2
 
 // A reference nobody can drop: the result is discarded or only tested.
-// get_device(dev) on a device the caller already holds is left alone.
+// get_device(dev) on a device the caller already holds is not a lookup.
 @unkept@
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
 position p;
 statement S1, S2;
 @@
 (
-* f@p(...);
+ f@p(...);
 |
-* if (<+... f@p(...) ...+>) S1 else S2
+ if (<+... f@p(...) ...+>) S1 else S2
 |
-* if (<+... f@p(...) ...+>) S1
+ if (<+... f@p(...) ...+>) S1
 )
 
 @script:python@
 f << unkept.f;
 p << unkept.p;
 @@
-if f == "get_device" or not keep(pos(p[0])):
+if not keep(pos(p[0])):
 	cocci.include_match(False)
 
 @script:python depends on report@
@@ -422,3 +422,9 @@ f << unkept.f;
 p << unkept.p;
 @@
 cocci.print_main("%s(): reference from %s() not kept" % (p[0].current_element, f), p)
+
+@depends on context@
+identifier unkept.f;
+position unkept.p;
+@@
+* f@p(...)

@@ -1,0 +1,139 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Score scripts/coccinelle/free/device_ref_leak.cocci:
+#  - recall: the 11 device leaks of the "iommu: fix device leaks" series,
+#    on the drivers before the fixes, beside the kernel's put_device.cocci;
+#  - precision: the reports on the base's drivers/iommu, each of which must
+#    be a known real leak (fixed in patches/);
+#  - the path users run: make coccicheck M=drivers/iommu on the assembled
+#    tree (fixes applied) reports the test driver's injected leaks only.
+#
+# The pre-fix drivers: Debian's linux-source-6.1 has had the fixes since
+# the stable backports, so they come from bullseye's linux-source-5.10,
+# which predates them (apple-dart is not in 5.10: its file is the base's
+# with the fix's two lines taken out again).
+#
+# usage: checker-score.sh ASSEMBLED_TREE BASE_TREE CACHEDIR OUT
+# Last line: checker: seed recall N/11, put_device.cocci M/11, reports on
+# 7.3 drivers/iommu K
+set -euo pipefail
+
+src=$(cd "${1:?assembled tree}" && pwd)
+base=$(cd "${2:?base tree}" && pwd)
+cache=${3:?cache dir}
+out=${4:?output directory}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cocci=$src/scripts/coccinelle/free/device_ref_leak.cocci
+theirs=$base/scripts/coccinelle/free/put_device.cocci
+basever=$(sed -E 's/^([0-9]+\.[0-9]+).*/\1/' "$base/.debian-version" 2>/dev/null || echo base)
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+status=0
+ok() { echo "ok $*"; }
+notok() { echo "not ok $*"; status=1; }
+spatch_report() {
+	spatch -D report --very-quiet --no-show-diff --no-includes --include-headers \
+		--jobs 2 --cocci-file "$@"
+}
+
+old=$(FETCH_SUITES=bullseye FETCH_PATHS="drivers/iommu" \
+	"$top/scripts/fetch-base.sh" 5.10 "$cache/prefix") || { notok "checker.fetch_5.10"; exit 1; }
+oldver=$(cat "$old/.debian-version")
+
+# The nine drivers before the fixes.
+seed=$out/seed
+rm -rf "$seed"
+mkdir -p "$seed"
+for f in exynos-iommu.c ipmmu-vmsa.c mtk_iommu.c mtk_iommu_v1.c omap-iommu.c \
+	 sun50i-iommu.c tegra-smmu.c arm/arm-smmu/qcom_iommu.c; do
+	cp "$old/drivers/iommu/$f" "$seed/"
+done
+awk '/^static int apple_dart_of_xlate\(/ { f = 1 } f && /^}/ { f = 0 }
+     f && $0 == "\tput_device(&iommu_pdev->dev);" { cut = 1; next }
+     cut && $0 == "" { cut = 0; next } { cut = 0; print }' \
+	"$base/drivers/iommu/apple-dart.c" >"$seed/apple-dart.c"
+removed=$(diff "$base/drivers/iommu/apple-dart.c" "$seed/apple-dart.c" | grep -c '^<' || true)
+[ "$removed" = 2 ] || notok "checker.seed_apple_dart # the fix's 2 lines not found in $base/drivers/iommu/apple-dart.c"
+
+# The function around a line of a file (kernel style: the definition
+# starts in column 0).
+func_at() {
+	awk -v l="$2" 'NR <= l && /^[a-z].*[a-z0-9_]+\(/ { s = $0 } NR == l { print s; exit }' "$1" |
+		sed -E 's/\(.*//; s/.*[ *]//'
+}
+
+start=$(date +%s.%N)
+(cd "$seed" && spatch_report "$cocci" --dir .) >"$out/seed-ours.txt" 2>"$out/seed-ours.err"
+(cd "$seed" && spatch_report "$theirs" --dir .) >"$out/seed-put_device.txt" 2>"$out/seed-put_device.err"
+
+# Each seed leak: file, function holding the lookup, what went wrong, the
+# fix's subject in the series.
+found=0 theirs_found=0
+echo "# the 11 leaks of the seed series, on linux-source-5.10 $oldver (apple-dart: $basever minus its fix)"
+printf '# %-16s %-28s %-48s %-5s %s\n' file function pattern ours put_device.cocci
+while IFS='|' read -r file fn pattern; do
+	lines=$(awk -F: -v f="./$file" '$1 == f && /WARNING/ { print $2 }' "$out/seed-ours.txt" | sort -u)
+	hit=no
+	for l in $lines; do [ "$(func_at "$seed/$file" "$l")" = "$fn" ] && hit=yes; done
+	tlines=$(awk -F: -v f="./$file" '$1 == f { if (match($0, /on line [0-9]+/)) print substr($0, RSTART + 8, RLENGTH - 8) }' \
+		"$out/seed-put_device.txt" | sort -u)
+	thit=no
+	for l in $tlines; do [ "$(func_at "$seed/$file" "$l")" = "$fn" ] && thit=yes; done
+	printf '# %-16s %-28s %-48s %-5s %s\n' "$file" "$fn()" "$pattern" "$hit" "$thit"
+	[ $hit = yes ] && found=$((found + 1))
+	[ $thit = yes ] && theirs_found=$((theirs_found + 1))
+	if [ $hit = yes ]; then
+		ok "checker.seed.${file%.c}.$fn"
+	else
+		notok "checker.seed.${file%.c}.$fn # not reported"
+	fi
+done <<'EOF'
+apple-dart.c|apple_dart_of_xlate|of_xlate: driver data read, never put
+qcom_iommu.c|qcom_iommu_of_xlate|of_xlate: put on the error paths only
+exynos-iommu.c|exynos_iommu_of_xlate|of_xlate: put on the error paths only
+ipmmu-vmsa.c|ipmmu_init_platform_device|of_xlate helper: never put
+mtk_iommu.c|mtk_iommu_of_xlate|of_xlate: never put
+mtk_iommu.c|mtk_iommu_probe|probe(): larb devices stored, never put
+mtk_iommu_v1.c|mtk_iommu_create_mapping|probe_device helper: never put
+mtk_iommu_v1.c|mtk_iommu_probe|probe(): larb devices stored, never put
+omap-iommu.c|omap_iommu_probe_device|probe_device: stored, never put
+sun50i-iommu.c|sun50i_iommu_of_xlate|of_xlate: never put
+tegra-smmu.c|tegra_smmu_find|probe_device helper: put on one error path
+EOF
+
+# Precision: every report on the base's drivers/iommu must be a known
+# leak, with its fix in patches/.
+known="rockchip-iommu.rk_iommu_of_xlate"
+(cd "$base/drivers/iommu" && spatch_report "$cocci" --dir .) >"$out/base-iommu.txt" 2>"$out/base-iommu.err"
+end=$(date +%s.%N)
+reports=0 fp=0
+while read -r site; do
+	[ -n "$site" ] || continue
+	reports=$((reports + 1))
+	if [[ " $known " == *" $site "* ]]; then
+		ok "checker.precision.$site # a real leak, fixed in patches/"
+	else
+		fp=$((fp + 1))
+		notok "checker.precision.$site # not a known leak: a false positive or a new bug"
+	fi
+done < <(awk -F: '/WARNING/ { split($0, a, "WARNING: "); sub(/\(\).*/, "", a[2]); f = $1; sub(/^\.\//, "", f); sub(/\.c$/, "", f); print f "." a[2] }' \
+	"$out/base-iommu.txt" | sort -u)
+echo "# $basever drivers/iommu: $reports lookup site(s) reported, $fp false positive(s)"
+printf '# seed files and %s drivers/iommu: %.0f s\n' "$basever" "$(echo "$end - $start" | bc)"
+
+# The path users run, on the assembled tree: the fixes are in, so only
+# the test driver's three injected leaks remain.
+make -s -C "$src" coccicheck MODE=report COCCI="$cocci" M=drivers/iommu J=2 \
+	>"$out/coccicheck.txt" 2>&1 || true
+got=$(grep WARNING "$out/coccicheck.txt" | sed -E 's/^\.\/([^:]*):.*WARNING: ([a-z0-9_]+)\(\).* on line ([0-9]+) .*/\1:\2/' | sort -u | tr '\n' ' ')
+want="test-iommu.c:test_iommu_of_xlate test-iommu.c:test_iommu_probe_device "
+if [ "$got" = "$want" ] && [ "$(grep -c WARNING "$out/coccicheck.txt")" = 3 ]; then
+	ok "checker.coccicheck_assembled # make coccicheck M=drivers/iommu: the test driver's 3 injected leaks, nothing else"
+else
+	notok "checker.coccicheck_assembled # expected the 3 injected leaks of test-iommu.c, got: ${got:-nothing} (see $out/coccicheck.txt)"
+fi
+
+echo "checker: seed recall $found/11, put_device.cocci $theirs_found/11, reports on $basever drivers/iommu $reports"
+exit $status
