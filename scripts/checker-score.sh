@@ -14,6 +14,8 @@
 # which predates them (apple-dart is not in 5.10: its file is the base's
 # with the fix's two lines taken out again).
 #
+# Also: the rule cases of scripts/checker-cases.c; org and context modes.
+#
 # usage: checker-score.sh ASSEMBLED_TREE BASE_TREE CACHEDIR OUT
 # Last line: checker: seed recall N/11, put_device.cocci M/11, reports on
 # 7.3 drivers/iommu K
@@ -63,6 +65,17 @@ func_at() {
 	awk -v l="$2" 'NR <= l && /^[a-z].*[a-z0-9_]+\(/ { s = $0 } NR == l { print s; exit }' "$1" |
 		sed -E 's/\(.*//; s/.*[ *]//'
 }
+
+# The rules one by one: scripts/checker-cases.c names its functions after
+# the verdict they must get.
+cases=$top/scripts/checker-cases.c
+got=$(spatch_report "$cocci" "$cases" 2>/dev/null | sed -nE 's/.*WARNING: ([a-z_]+)\(\).*/\1/p' | sort -u | tr '\n' ' ')
+want=$(sed -nE 's/^static [a-z_ *]*[ *](leak_[a-z_]+)\(.*/\1/p' "$cases" | sort -u | tr '\n' ' ')
+if [ "$got" = "$want" ]; then
+	ok "checker.cases # $(echo $want | wc -w) leaks reported, $(grep -c '^static [a-z_ *]*[ *]ok_' "$cases") correct functions not"
+else
+	notok "checker.cases # reported: ${got:-nothing}; expected: $want"
+fi
 
 start=$(date +%s.%N)
 (cd "$seed" && spatch_report "$cocci" --dir .) >"$out/seed-ours.txt" 2>"$out/seed-ours.err"
@@ -133,6 +146,23 @@ if [ "$got" = "$want" ] && [ "$(grep -c WARNING "$out/coccicheck.txt")" = 3 ]; t
 	ok "checker.coccicheck_assembled # make coccicheck M=drivers/iommu: the test driver's 3 injected leaks, nothing else"
 else
 	notok "checker.coccicheck_assembled # expected the 3 injected leaks of test-iommu.c, got: ${got:-nothing} (see $out/coccicheck.txt)"
+fi
+
+# The other two modes, on the same tree: an org entry and the lookup
+# lines marked in the context diff for each of the three.
+make -s -C "$src" coccicheck MODE=org COCCI="$cocci" M=drivers/iommu J=2 >"$out/coccicheck-org.txt" 2>&1 || true
+make -s -C "$src" coccicheck MODE=context COCCI="$cocci" M=drivers/iommu J=2 >"$out/coccicheck-context.txt" 2>&1 || true
+n=$(grep -c '^\* TODO .*test-iommu.c' "$out/coccicheck-org.txt" || true)
+if [ "$n" = 3 ]; then
+	ok "checker.coccicheck_org # 3 entries"
+else
+	notok "checker.coccicheck_org # expected 3 entries, got $n (see $out/coccicheck-org.txt)"
+fi
+n=$(grep -cE '^-.*of_find_device_by_node\(' "$out/coccicheck-context.txt" || true)
+if [ "$n" = 3 ]; then
+	ok "checker.coccicheck_context # the 3 lookups marked"
+else
+	notok "checker.coccicheck_context # expected the 3 lookups marked, got $n (see $out/coccicheck-context.txt)"
 fi
 
 echo "checker: seed recall $found/11, put_device.cocci $theirs_found/11, reports on $basever drivers/iommu $reports"

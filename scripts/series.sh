@@ -28,12 +28,15 @@ export GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
 g() { git -C "$wt" "$@"; }
 
 git -C "$src" worktree prune
-if ! g rev-parse --git-dir >/dev/null 2>&1; then
+# A worktree left by a tree at another path (an older layout) is not ours.
+if [ "$(g rev-parse --path-format=absolute --git-common-dir 2>/dev/null)" != \
+     "$(git -C "$src" rev-parse --path-format=absolute --git-common-dir)" ]; then
 	rm -rf "$wt"
+	git -C "$src" worktree prune
 	git -C "$src" worktree add -q --detach -f "$wt" base
 fi
 g am --abort >/dev/null 2>&1 || true
-g checkout -q -f -B series base
+g checkout -q -f --ignore-other-worktrees -B series base
 g clean -q -fdx
 
 mapfile -t patches < <(grep -v '^\s*\(#\|$\)' "$top/patches/series" | awk '{print $1}')

@@ -7,8 +7,8 @@
 /// held for the caller, even when the caller only wants its driver data.
 /// Report a lookup whose result reaches a return on some path without
 /// put_device() (or the wrapper's put), without being returned, stored or
-/// handed to devm_add_action*(); and a lookup stored in a structure field
-/// that no put in the file drops.
+/// handed to devm_add_action*(); a lookup stored in a structure field
+/// that no put in the file drops; and a lookup whose result is not kept.
 ///
 /// Not reported: returns in the branch of a NULL test of the result, a
 /// variable declared __free(), a lookup preceded by a comment naming
