@@ -109,7 +109,8 @@ series: tree
 BASE2 ?= 7.2
 check-series: series
 	@base2=$$($(CURDIR)/scripts/fetch-base.sh $(BASE2) $(CACHE)/base) || exit 1; \
-	$(CURDIR)/scripts/check-series.sh $(BUILD)/series "$$base2" $(BASE2)
+	base=$(BASE_TREE) || exit 1; \
+	$(CURDIR)/scripts/check-series.sh $(BUILD)/series "$$base2" $(BASE2) "$$base" $(BASE)
 
 # Every commit of the series builds (x86_64 guest config): one incremental
 # build per commit, too long for make check.

@@ -18,23 +18,28 @@ cc="gcc"
 command -v ccache >/dev/null && cc="ccache gcc"
 g() { git -C "$tree" "$@"; }
 
-mapfile -t commits < <(g rev-list --reverse base..series)
+# The fixes, then the feature on top of them (branch series), then the
+# feature alone on the base, as each is posted.
 status=0
-n=0
-for c in "${commits[@]}"; do
-	n=$((n + 1))
-	name=$(printf '%04d-%s' "$n" "$(g log -1 --format=%f "$c" | cut -c1-52)")
-	g checkout -q --detach "$c"
-	cp "$config" "$out/.config"
-	start=$(date +%s)
-	if make -s -C "$tree" O="$out" CC="$cc" olddefconfig >"$out/build.log" 2>&1 &&
-	   make -s -C "$tree" O="$out" CC="$cc" -j"$(nproc)" >>"$out/build.log" 2>&1; then
-		echo "ok bisect.$name # $(($(date +%s) - start)) s"
-	else
-		grep -E 'error|Error' "$out/build.log" | head -5 | sed 's/^/# /'
-		echo "not ok bisect.$name"
-		status=1
-	fi
+for range in base..series base..feature; do
+	mapfile -t commits < <(g rev-list --reverse "$range")
+	n=0
+	for c in "${commits[@]}"; do
+		n=$((n + 1))
+		name=$(printf '%s.%04d-%s' "${range#base..}" "$n" "$(g log -1 --format=%f "$c" | cut -c1-52)")
+		g checkout -q --detach "$c"
+		cp "$config" "$out/.config"
+		start=$(date +%s)
+		if make -s -C "$tree" O="$out" CC="$cc" olddefconfig >"$out/build.log" 2>&1 &&
+		   make -s -C "$tree" O="$out" CC="$cc" -j"$(nproc)" >>"$out/build.log" 2>&1; then
+			echo "ok bisect.$name # $(($(date +%s) - start)) s"
+		else
+			grep -E 'error|Error' "$out/build.log" | head -5 | sed 's/^/# /'
+			echo "not ok bisect.$name"
+			status=1
+		fi
+	done
 done
 g checkout -q series
 exit $status
+

@@ -9,6 +9,8 @@ set -euo pipefail
 
 src=$(cd "${1:?assembled tree}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=author.sh
+. "$top/scripts/author.sh"
 wt=$(mktemp -d)
 trap 'git -C "$src" worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"' EXIT
 
@@ -20,7 +22,8 @@ git -C "$wt" sparse-checkout set --no-cone "${files[@]}"
 git -C "$wt" checkout -q
 status=0
 for p in "${patches[@]}"; do
-	if git -C "$wt" -c user.name=check -c user.email=check@localhost am -q --empty=keep "$top/patches/$p" >/dev/null 2>&1; then
+	if author_apply "check <check@localhost>" <"$top/patches/$p" |
+		git -C "$wt" -c user.name=check -c user.email=check@localhost am -q --empty=keep >/dev/null 2>&1; then
 		echo "ok git_am.$p"
 	else
 		git -C "$wt" am --abort >/dev/null 2>&1 || true

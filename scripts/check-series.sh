@@ -10,15 +10,20 @@
 #   rst.<file>           each new document parses as reStructuredText
 #                        (docutils) without a warning, and every toctree
 #                        entry exists;
-#   apply_<ver>.<patch>  the series applies with git am, in turn, to the
-#                        second base tree (Linux 7.2).
+#   apply_<ver>.<series>.<patch>
+#                        each series applies alone with git am -3, in turn,
+#                        to the base tree (Linux 7.3) and to the second base
+#                        tree (Linux 7.2).
+# The checkpatch and apply names carry the series: fixes.0001-..., and so on.
 #
-# usage: check-series.sh SERIES_DIR OTHER_BASE_TREE OTHER_VERSION
+# usage: check-series.sh SERIES_DIR OTHER_BASE_TREE OTHER_VERSION BASE_TREE BASE_VERSION
 set -uo pipefail
 
 series=$(cd "${1:?series dir}" && pwd)
 other=${2:?second base tree}
 over=${3:?its version}
+base=${4:?base tree}
+bver=${5:?its version}
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$series/tree
 status=0
@@ -26,17 +31,20 @@ status=0
 ok() { echo "ok $*"; }
 notok() { echo "not ok $*"; status=1; }
 
-mapfile -t patches < <(ls "$series"/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-')
+mapfile -t patches < <(ls "$series"/*/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-')
 [ "${#patches[@]}" -gt 0 ] || { notok "series # no patches in $series"; exit 1; }
+mapfile -t names < <(for p in "${patches[@]}"; do basename "$(dirname "$p")"; done | uniq)
+# series.patch, as the results name them
+label() { echo "$(basename "$(dirname "$1")").$(basename "$1" .patch)"; }
 
 # checkpatch: types allowed per patch, from the exceptions file.
 for p in "${patches[@]}"; do
-	name=$(basename "$p" .patch)
+	name=$(label "$p")
 	ignore=UNKNOWN_COMMIT_ID
 	while read -r glob type _; do
 		[[ $glob == \#* || -z $glob ]] && continue
 		# shellcheck disable=SC2053
-		[[ ${name#[0-9][0-9][0-9][0-9]-}.patch == $glob ]] && ignore+=",$type"
+		[[ ${name#*.[0-9][0-9][0-9][0-9]-}.patch == $glob ]] && ignore+=",$type"
 	done <"$top/patches/checkpatch-exceptions"
 	out=$(cd "$tree" && ./scripts/checkpatch.pl --strict --show-types -q \
 		--ignore "$ignore" "$p" 2>&1)
@@ -109,24 +117,30 @@ while read -r f; do
 	fi
 done < <(awk '!/^#/ { for (i = 2; i <= NF; i++) print $i }' "$top/patches/new-files")
 
-# The second base: a git repository holding the files the series changes.
-wt=$(mktemp -d)
-trap 'rm -rf "$wt"' EXIT
-git -C "$wt" init -q
-(cd "$series" && grep -h '^--- a/' "${patches[@]}" | cut -c7- | sort -u) | while read -r f; do
-	[ -f "$other/$f" ] || continue
-	mkdir -p "$wt/$(dirname "$f")"
-	cp "$other/$f" "$wt/$f"
-done
-git -C "$wt" add -A -f
-git -C "$wt" -c user.name=check -c user.email=check@localhost commit -q -m "Linux $over"
-for p in "${patches[@]}"; do
-	name=$(basename "$p" .patch)
-	if git -C "$wt" -c user.name=check -c user.email=check@localhost am -q -3 "$p" >/dev/null 2>&1; then
-		ok "apply_$over.$name"
-	else
-		git -C "$wt" am --abort >/dev/null 2>&1 || true
-		notok "apply_$over.$name"
-	fi
+# Each series alone on each base: a git repository holding the files the
+# series change.
+for b in "$bver:$base" "$over:$other"; do
+	ver=${b%%:*} tree_b=${b#*:}
+	for n in "${names[@]}"; do
+		wt=$(mktemp -d)
+		git -C "$wt" init -q
+		(cd "$series" && grep -h '^--- a/' "${patches[@]}" | cut -c7- | sort -u) | while read -r f; do
+			[ -f "$tree_b/$f" ] || continue
+			mkdir -p "$wt/$(dirname "$f")"
+			cp "$tree_b/$f" "$wt/$f"
+		done
+		git -C "$wt" add -A -f
+		git -C "$wt" -c user.name=check -c user.email=check@localhost commit -q -m "Linux $ver"
+		for p in "${patches[@]}"; do
+			[ "$(basename "$(dirname "$p")")" = "$n" ] || continue
+			if git -C "$wt" -c user.name=check -c user.email=check@localhost am -q -3 "$p" >/dev/null 2>&1; then
+				ok "apply_$ver.$(label "$p")"
+			else
+				git -C "$wt" am --abort >/dev/null 2>&1 || true
+				notok "apply_$ver.$(label "$p")"
+			fi
+		done
+		rm -rf "$wt"
+	done
 done
 exit $status

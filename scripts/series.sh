@@ -1,30 +1,42 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Write the upstream series: the patches of patches/series applied in turn
-# on the base, each commit with the new files patches/new-files gives it,
-# then git format-patch with a cover letter (patches/cover-letter: subject
-# line, blank line, body).
+# Write the upstream series.  patches/series is cut into sections by
+# "#series NAME SUBJECT-PREFIX" lines; each section is a series of its own,
+# applied alone on the base and written to OUT/NAME with its cover letter
+# (patches/cover-letter-NAME: subject line, blank line, body):
+#   fixes    [PATCH]      the fixes, for stable, independent of the rest;
+#   feature  [RFC PATCH]  the accounting, test driver, selftests, docs and
+#                         the Coccinelle script, with a last commit adding
+#                         the MAINTAINERS entry.
+# Each commit gets the new files patches/new-files gives its patch, and
+# From: and Signed-off-by: of whoever exports: AUTHOR='Name <email>', or
+# git config user.name and user.email (refused when there is neither); the
+# MAINTAINERS entry names the same person.
+#
+# Then all sections in turn on the base (branch "series", used by
+# bisect-check): its tree must be the assembled tree, but for MAINTAINERS
+# and the QEMU harness, which are not in the assembled tree or not posted.
 #
 # usage: series.sh ASSEMBLED_TREE OUT
-#
-# Fails when a file this project adds is in no commit, or when the last
-# commit's tree differs from the assembled tree (outside the QEMU harness,
-# which is not part of the series).
 set -euo pipefail
 
 src=$(cd "${1:?assembled tree}" && pwd)
 out=${2:?output directory}
 top=$(cd "$(dirname "$0")/.." && pwd)
 harness=tools/testing/selftests/iommu/qemu
+# shellcheck source=author.sh
+. "$top/scripts/author.sh"
 
 log() { echo "series: $*" >&2; }
+
+author=$(author_resolve "$top") || { log "$(author_resolve "$top" 2>&1)"; exit 1; }
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 wt=$out/tree
-export GIT_COMMITTER_NAME="iommu-debug-refs" GIT_COMMITTER_EMAIL="build@localhost"
-export GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
+export GIT_COMMITTER_NAME="${author% <*}" GIT_COMMITTER_EMAIL="${author##*<}"
+GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL%>}
 g() { git -C "$wt" "$@"; }
 
 git -C "$src" worktree prune
@@ -36,19 +48,36 @@ if [ "$(g rev-parse --path-format=absolute --git-common-dir 2>/dev/null)" != \
 	git -C "$src" worktree add -q --detach -f "$wt" base
 fi
 g am --abort >/dev/null 2>&1 || true
-g checkout -q -f --ignore-other-worktrees -B series base
-g clean -q -fdx
 
-mapfile -t patches < <(grep -v '^\s*\(#\|$\)' "$top/patches/series" | awk '{print $1}')
+# section name, subject prefix and patches, in patches/series order
+declare -a names prefixes
+declare -A members
+while read -r a b c; do
+	case "$a" in
+	'#series') names+=("$b"); prefixes+=("$c"); continue ;;
+	''|'#'*) continue ;;
+	esac
+	[ "${#names[@]}" -gt 0 ] || { log "$a comes before any #series line"; exit 1; }
+	members[${names[-1]}]+="$a "
+done <"$top/patches/series"
+[ "${#names[@]}" -gt 0 ] || { log "no #series section in patches/series"; exit 1; }
+
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
 declare -A placed
-for p in "${patches[@]}"; do
-	if ! g am -q --keep-cr --empty=keep "$top/patches/$p"; then
-		log "$p does not apply"
-		exit 1
+
+# apply PATCH: git am with the author, then the patch's new files.
+apply() {
+	local p=$1 f files
+	author_apply "$author" <"$top/patches/$p" >"$tmp"
+	if ! g am -q -3 --keep-cr --empty=keep "$tmp" >/dev/null 2>&1; then
+		g am --abort >/dev/null 2>&1 || true
+		log "$p does not apply on $(g rev-parse --abbrev-ref HEAD)"
+		return 1
 	fi
 	mapfile -t files < <(awk -v p="$p" '$1 == p { for (i = 2; i <= NF; i++) print $i }' \
 		"$top/patches/new-files")
-	[ "${#files[@]}" -gt 0 ] || continue
+	[ "${#files[@]}" -gt 0 ] || return 0
 	for f in "${files[@]}"; do
 		mkdir -p "$wt/$(dirname "$f")"
 		cp -p "$top/$f" "$wt/$f"
@@ -56,22 +85,69 @@ for p in "${patches[@]}"; do
 	done
 	g add -f -- "${files[@]}"
 	g commit -q --amend --no-edit
+}
+
+# The MAINTAINERS entry of the feature, for whoever exports it.
+maintainers() {
+	awk -v who="$author" '
+	!done && /^IOMMU DMA-API LAYER$/ {
+		print "IOMMU DEVICE REFERENCE DEBUGGING"
+		print "M:\t" who
+		print "L:\tiommu@lists.linux.dev"
+		print "S:\tMaintained"
+		print "F:\tDocumentation/iommu/"
+		print "F:\tdrivers/iommu/iommu-debug-refs*"
+		print "F:\tdrivers/iommu/test-iommu.c"
+		print "F:\tinclude/linux/iommu-debug-refs.h"
+		print "F:\tscripts/coccinelle/free/device_ref_leak.cocci"
+		print ""
+		done = 1
+	}
+	{ print }
+	END { if (!done) exit 1 }' "$wt/MAINTAINERS" >"$tmp" || { log "no IOMMU DMA-API LAYER entry in MAINTAINERS"; return 1; }
+	cp "$tmp" "$wt/MAINTAINERS"
+	g add MAINTAINERS
+	g commit -q --author="$author" -F - <<-EOF
+	MAINTAINERS: Add an entry for IOMMU device reference debugging
+
+	Name a maintainer for CONFIG_IOMMU_DEBUG_REFS, the test IOMMU driver,
+	their documentation and the device_ref_leak Coccinelle script.
+
+	Signed-off-by: $author
+	EOF
+}
+
+rm -rf "${out:?}"/*.patch
+for i in "${!names[@]}"; do
+	name=${names[$i]}
+	g checkout -q -f --ignore-other-worktrees -B "$name" base
+	g clean -q -fdx
+	for p in ${members[$name]}; do apply "$p" || exit 1; done
+	[ "$name" = feature ] && { maintainers || exit 1; }
+	cover=$top/patches/cover-letter-$name
+	[ -f "$cover" ] || { log "no $cover"; exit 1; }
+	g config "branch.$name.description" "$(cat "$cover")"
+	rm -rf "${out:?}/$name"
+	g format-patch -q --cover-letter --cover-from-description=subject --zero-commit \
+		--subject-prefix="${prefixes[$i]//_/ }" -o "$out/$name" "base..$name"
 done
+
+# All sections in turn: the tree the guests test.
+g checkout -q -f --ignore-other-worktrees -B series base
+for name in "${names[@]}"; do
+	for p in ${members[$name]}; do apply "$p" || exit 1; done
+done
+maintainers
 
 status=0
 while read -r f; do
 	[ -n "${placed[$f]:-}" ] || { log "$f is in no patch of patches/new-files"; status=1; }
 done < <(cd "$top" && git ls-files --cached --others --exclude-standard -- \
 	arch drivers include lib scripts/coccinelle scripts/iommu tools Documentation | grep -v "^$harness/")
-if ! git -C "$src" diff --quiet series main -- . ":!$harness"; then
+if ! git -C "$src" diff --quiet series main -- . ":!$harness" ":!MAINTAINERS"; then
 	log "the series differs from the assembled tree:"
-	git -C "$src" diff --stat series main -- . ":!$harness" >&2
+	git -C "$src" diff --stat series main -- . ":!$harness" ":!MAINTAINERS" >&2
 	status=1
 fi
 [ $status = 0 ] || exit 1
-
-g config branch.series.description "$(cat "$top/patches/cover-letter")"
-rm -f "$out"/*.patch
-g format-patch -q --cover-letter --cover-from-description=subject --zero-commit \
-	-o "$out" base..series
-ls "$out"/*.patch
+for name in "${names[@]}"; do ls "$out/$name"/*.patch; done
