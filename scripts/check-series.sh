@@ -10,6 +10,7 @@
 #   rst.<file>           each new document parses as reStructuredText
 #                        (docutils) without a warning, and every toctree
 #                        entry exists;
+#   htmldocs.iommu       make htmldocs SPHINXDIRS=iommu without a warning;
 #   apply_<ver>.<series>.<patch>
 #                        each series applies alone with git am -3, in turn,
 #                        to the base tree (Linux 7.3) and to the second base
@@ -116,6 +117,21 @@ while read -r f; do
 		notok "rst.$f"
 	fi
 done < <(awk '!/^#/ { for (i = 2; i <= NF; i++) print $i }' "$top/patches/new-files")
+
+# The kernel's Sphinx build of Documentation/iommu: no warning.
+if command -v sphinx-build >/dev/null; then
+	rm -rf "$series/htmldocs"
+	out=$(make -s -C "$tree" O="$series/htmldocs" htmldocs SPHINXDIRS=iommu 2>&1)
+	if grep -qiE 'warning|error' <<<"$out" ||
+	   [ ! -f "$series/htmldocs/Documentation/output/iommu/index.html" ]; then
+		sed 's/^/# /' <<<"$out"
+		notok "htmldocs.iommu"
+	else
+		ok "htmldocs.iommu # make htmldocs SPHINXDIRS=iommu, no warning"
+	fi
+else
+	notok "htmldocs.iommu # sphinx-build not found (python3-sphinx)"
+fi
 
 # Each series alone on each base: a git repository holding the files the
 # series change.

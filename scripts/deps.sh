@@ -15,7 +15,7 @@ pkgs=(
 	gcc-arm-linux-gnueabihf
 	jq bash device-tree-compiler busybox-static e2fsprogs xz-utils
 	clang lld
-	python3-docutils python3-ply perl coccinelle
+	python3-docutils python3-ply python3-sphinx graphviz perl coccinelle
 )
 
 missing=()
