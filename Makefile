@@ -33,10 +33,26 @@ tree: deps
 	if [ -z "$$base" ]; then base=$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base) || exit 1; fi; \
 	$(CURDIR)/scripts/assemble.sh "$$base" $(SRC)
 
+# make and make check print one line per stage with its time; the full
+# output goes to build/make.log and build/check.log.
+STAGE := $(CURDIR)/scripts/stage.sh
+BASE_STAGES = \
+	$$st deps $(CURDIR)/scripts/deps.sh && \
+	$$st fetch $(if $(KSRC),true,$(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base) && \
+	$$st assemble $(MAKE) --no-print-directory tree
+# The results of a guest, from its KTAP log, and its summary line.
+RESULTS = grep -hE '^iommu-qemu: base|^([\#] )*not ok |^[0-9]+ passed, ' $(1) | grep -v '^[\#] [|]' || true
+
 # make: the x86_64 guest (virtio-iommu, a mounted disk behind it: the
 # safety checks, then the suite with every IOMMU opted in).
-run: tree
-	@$(call HARNESS,x86_64) MACHINE=virtio SAFETY=1 qemu
+run:
+	@export STAGE_LOG=$(BUILD)/make.log; st=$(STAGE); $$st --start; \
+	{ $(BASE_STAGES) && \
+	  $$st -p $(LOGS)/x86_64/kernel build.x86_64 $(call HARNESS,x86_64) MACHINE=virtio SAFETY=1 kernel && \
+	  $$st initramfs.x86_64 $(call HARNESS,x86_64) MACHINE=virtio SAFETY=1 initramfs; } || \
+		{ $$st --summary; exit 1; }; \
+	$$st -o $(LOGS)/run.out boot+tests.x86_64 $(call HARNESS,x86_64) MACHINE=virtio SAFETY=1 qemu; \
+	status=$$?; $$st --summary; $(call RESULTS,$(LOGS)/run.out); exit $$status
 
 # Individual boots, also used by check.
 qemu-x86_64: tree
@@ -95,111 +111,42 @@ compile-test: tree
 
 # CONFIG_IOMMU_DEBUG_REFS=n adds nothing: the x86_64 guest config with the
 # option off, built without and with the accounting patches, compared.
-size-check: tree
-	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
-	@$(CURDIR)/scripts/size-check.sh $(SRC) $(BUILD)/size $(LOGS)/x86_64/kernel/.config
-
-# The upstream series: git format-patch output and a cover letter in
-# $(BUILD)/series.
-series: tree
-	@$(CURDIR)/scripts/series.sh $(SRC) $(BUILD)/series
-
-# The series: checkpatch --strict, kernel-doc, reStructuredText, and git am
-# on the second base (Debian's linux-source-$(BASE2)).
-BASE2 ?= 7.2
-check-series: series
-	@base2=$$($(CURDIR)/scripts/fetch-base.sh $(BASE2) $(CACHE)/base) || exit 1; \
-	base=$(BASE_TREE) || exit 1; \
-	$(CURDIR)/scripts/check-series.sh $(BUILD)/series "$$base2" $(BASE2) "$$base" $(BASE)
-
-# Every commit of the series builds (x86_64 guest config): one incremental
-# build per commit, too long for make check.
-bisect-check: series
-	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
-	@$(CURDIR)/scripts/bisect-check.sh $(BUILD)/series $(BUILD)/bisect $(LOGS)/x86_64/kernel/.config
-
-# The selftests build in the source tree with gcc and LLVM=1, without a
-# warning (the guests build them out of tree), and LOCAL_HDRS rebuild them.
-check-ksft-build: tree
-	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
-	@$(CURDIR)/scripts/ksft-build-check.sh $(SRC) $(LOGS)/x86_64/kernel $(BUILD)/ksft-build
-
-# The static checker (scripts/coccinelle/free/device_ref_leak.cocci): the
-# 11 leaks of the seed series on the drivers before the fixes, beside
-# put_device.cocci; its reports on the base's drivers/iommu; make
-# coccicheck on the assembled tree.
-BASE_TREE = $(if $(KSRC),$(KSRC),$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base))
-check-checker: tree
-	@base=$(BASE_TREE) || exit 1; \
-	$(CURDIR)/scripts/checker-score.sh $(SRC) "$$base" $(CACHE) $(BUILD)/checker
-
-# The checker on the subsystems with of_xlate-style lookups (README.md has
-# the triage of what it reports).
-SURVEY_DIRS ?= drivers/iommu drivers/dma drivers/phy drivers/reset drivers/mailbox \
-	drivers/memory drivers/soc drivers/usb
-checker-survey: tree
-	@base=$(BASE_TREE) || exit 1; cd "$$base" && for d in $(SURVEY_DIRS); do \
-		spatch -D report --very-quiet --no-show-diff --no-includes --include-headers --jobs 2 \
-			--cocci-file $(SRC)/scripts/coccinelle/free/device_ref_leak.cocci --dir $$d; \
-	done
-
-# Every patch applies with git am on the base.
-check-patches: tree
-	@$(CURDIR)/scripts/check-patches.sh $(SRC)
-
-# The harness must fail when a guest test fails, when the kernel WARNs or
-# oopses and when a test hangs: boot with each fault injected and expect
-# the failure.  "warn" loads the test driver with warn_on_release=1: the
-# program must fail the result of the instance whose cycle WARNed, from
-# the kernel log it reads itself.
-HARNESS_EXPECT_fail := not ok .*selftests: harness: inject.sh \# exit=1
-HARNESS_EXPECT_hang := not ok .*selftests: harness: inject.sh \# TIMEOUT
-HARNESS_EXPECT_warn := not ok [0-9]+ unbind_rebind.test-iommus:iommu0 \# +kernel splat during its cycles: WARNING
-HARNESS_EXPECT_oops := the guest did not finish
-check-harness: tree
-	@for inject in fail warn oops hang; do \
-		case $$inject in \
-		fail) expect='$(HARNESS_EXPECT_fail)' ;; hang) expect='$(HARNESS_EXPECT_hang)' ;; \
-		warn) expect='$(HARNESS_EXPECT_warn)' ;; oops) expect='$(HARNESS_EXPECT_oops)' ;; esac; \
-		if $(call HARNESS,x86_64) MACHINE=virtio INJECT=$$inject TESTS=iommu_unbind_rebind \
-			QEMU_TIMEOUT=300 qemu >$(LOGS)/harness-$$inject.out 2>&1; then \
-			echo "not ok harness detects injected $$inject: run passed"; exit 1; \
-		fi; \
-		grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' $(LOGS)/harness-$$inject.out || \
-			{ echo "not ok harness detects injected $$inject: no summary"; exit 1; }; \
-		grep -qE "$$expect" $(LOGS)/harness-$$inject.out $(LOGS)/x86_64/ktap-virtio-inject-$$inject.log || \
-			{ echo "not ok harness detects injected $$inject: no line matching: $$expect"; exit 1; }; \
-		echo "ok harness detects injected $$inject: $$(cat $(LOGS)/harness-$$inject.out $(LOGS)/x86_64/ktap-virtio-inject-$$inject.log | grep -m1 -E "$$expect")"; \
-	done
-
-check: tree
-	@status=0; mkdir -p $(LOGS); \
-	$(MAKE) --no-print-directory check-patches > $(LOGS)/check-patches.log 2>&1 || status=1; \
-	cat $(LOGS)/check-patches.log; \
-	$(MAKE) --no-print-directory check-series > $(LOGS)/check-series.log 2>&1 || status=1; \
-	cat $(LOGS)/check-series.log; \
-	$(MAKE) --no-print-directory check-harness || status=1; \
-	for t in qemu-x86_64 qemu-x86_64-vtd qemu-x86_64-debug qemu-aarch64-debug qemu-aarch64-smmuv3-debug; do \
-		$(MAKE) --no-print-directory $$t || status=1; \
-	done; \
-	$(MAKE) --no-print-directory check-checker > $(LOGS)/check-checker.log 2>&1 || status=1; \
-	cat $(LOGS)/check-checker.log; \
-	$(MAKE) --no-print-directory check-ksft-build > $(LOGS)/ksft-build.log 2>&1 || status=1; \
-	cat $(LOGS)/ksft-build.log; \
-	$(MAKE) --no-print-directory compile-test > $(LOGS)/compile-test.log 2>&1 || status=1; \
-	cat $(LOGS)/compile-test.log; \
-	$(MAKE) --no-print-directory size-check > $(LOGS)/size-check.log 2>&1 || status=1; \
-	cat $(LOGS)/size-check.log; \
-	echo "== make check: all guests, compile tests and patch checks"; \
+size-check:
+	@export STAGE_LOG=$(BUILD)/check.log; st=$(STAGE); $$st --start; status=0; \
+	{ $(BASE_STAGES); } || { $$st --summary; exit 1; }; \
+	mkdir -p $(LOGS); \
+	$$st -o $(LOGS)/check-patches.log check-patches $(MAKE) --no-print-directory check-patches || status=1; \
+	$$st -o $(LOGS)/check-series.log check-series $(MAKE) --no-print-directory check-series || status=1; \
+	$$st -p $(LOGS)/x86_64/kernel build.x86_64 $(call HARNESS,x86_64) MACHINE=virtio kernel || status=1; \
+	$$st -o $(LOGS)/check-harness.log check-harness $(MAKE) --no-print-directory check-harness || status=1; \
+	$$st qemu-x86_64 $(MAKE) --no-print-directory qemu-x86_64 || status=1; \
+	$$st qemu-x86_64-vtd $(MAKE) --no-print-directory qemu-x86_64-vtd || status=1; \
+	$$st -p $(LOGS)/x86_64/kernel-debug build.x86_64-debug \
+		$(call HARNESS,x86_64) MACHINE=virtio DEBUG_KERNEL=yes kernel || status=1; \
+	$$st qemu-x86_64-debug $(MAKE) --no-print-directory qemu-x86_64-debug || status=1; \
+	$$st -p $(LOGS)/aarch64/kernel-debug build.aarch64-debug \
+		$(call HARNESS,aarch64) MACHINE=virtio DEBUG_KERNEL=yes kernel || status=1; \
+	$$st qemu-aarch64-debug $(MAKE) --no-print-directory qemu-aarch64-debug || status=1; \
+	$$st qemu-aarch64-smmuv3-debug $(MAKE) --no-print-directory qemu-aarch64-smmuv3-debug || status=1; \
+	$$st -o $(LOGS)/check-checker.log check-checker $(MAKE) --no-print-directory check-checker || status=1; \
+	$$st -o $(LOGS)/ksft-build.log check-ksft-build $(MAKE) --no-print-directory check-ksft-build || status=1; \
+	$$st -o $(LOGS)/compile-test.log compile-test $(MAKE) --no-print-directory compile-test || status=1; \
+	$$st -o $(LOGS)/size-check.log size-check $(MAKE) --no-print-directory size-check || status=1; \
 	{ echo "# selftests: build: check"; cat $(LOGS)/check-patches.log $(LOGS)/check-series.log \
 	  $(LOGS)/check-checker.log $(LOGS)/ksft-build.log $(LOGS)/compile-test.log \
-	  $(LOGS)/size-check.log | \
+	  $(LOGS)/size-check.log 2>/dev/null | \
 	  awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $$0 }'; \
 	  echo "iommu-qemu: done"; } > $(LOGS)/console-build-checks.log; \
+	grep -h '^ok harness' $(LOGS)/check-harness.log 2>/dev/null; \
+	grep -h '^checker: ' $(LOGS)/check-checker.log 2>/dev/null; \
+	$$st --summary; \
+	echo "== make check: all guests, compile tests and patch checks"; \
 	$(CHECK) summary $(LOGS)/x86_64/ktap-virtio.log $(LOGS)/x86_64/ktap-vtd.log \
 		$(LOGS)/x86_64/ktap-virtio-debug-llvm.log \
 		$(LOGS)/aarch64/ktap-virtio-debug.log $(LOGS)/aarch64/ktap-smmuv3-debug.log \
-		$(LOGS)/console-build-checks.log || status=1; \
+		$(LOGS)/console-build-checks.log > $(LOGS)/summary.txt || status=1; \
+	cat $(LOGS)/summary.txt; \
+	echo "results: $(LOGS)/summary.txt, full output: $(BUILD)/check.log"; \
 	exit $$status
 
 clean:

@@ -28,6 +28,8 @@ virtual context
 
 @initialize:python@
 @@
+import re
+
 # (file, field) pairs some put in the file drops.
 dropped = set()
 # (file, function) pairs of the functions that drop a reference.
@@ -35,6 +37,11 @@ putters = set()
 # Positions and position pairs that are not leaks.
 fine = set()
 reported = set()
+
+LOOKUP = re.compile(r"^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$")
+
+def is_lookup(f):
+	return LOOKUP.match(f) is not None
 
 def pos(p):
 	return (p.file, p.line, p.column)
@@ -120,7 +127,7 @@ putters.add((p[0].file, p[0].current_element))
 // Returns in the NULL branch of a test of a lookup's result.
 @nulltest exists@
 identifier id;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python () { is_lookup(f) };
 position p;
 statement S;
 type T;
@@ -150,7 +157,7 @@ fine.add(pos(p[0]))
 // it: "/* The CMDQV driver is responsible for put_device() */".
 @annotated@
 comments c;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python () { is_lookup(f) };
 expression E;
 type T;
 identifier id;
@@ -171,7 +178,7 @@ if "put_device" in c[0].before:
 
 // A reference whose put is left to devm_add_action*().
 @devm exists@
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python () { is_lookup(f) };
 position p;
 @@
 f@p(...)
@@ -202,7 +209,7 @@ fine.add(("lookup",) + pos(p[0]))
 // with a function that drops it: tegra_xusb_padctl_get()/_put().
 @getter exists@
 identifier fn, id, x;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python () { is_lookup(f) };
 type T, T2;
 position p1, p2;
 @@
@@ -230,7 +237,7 @@ if any(k[0] == p1[0].file and k[1] != fn for k in putters):
 @leak exists@
 identifier id;
 identifier to =~ "^to_";
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python () { is_lookup(f) };
 identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter|i2c_unregister_device)$";
 expression E, E1, E3;
 statement S;
@@ -305,7 +312,7 @@ position leak.p2;
 // A reference stored in a field that no put in this file drops.
 @store exists@
 identifier id;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python () { is_lookup(f) };
 identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
 expression E, E2, E3;
 identifier fld;
@@ -390,7 +397,7 @@ expression E;
 // A reference nobody can drop: the result is discarded or only tested.
 // get_device(dev) on a device the caller already holds is not a lookup.
 @unkept@
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python () { is_lookup(f) and f != "get_device" };
 position p;
 statement S1, S2;
 @@
