@@ -111,7 +111,84 @@ compile-test: tree
 
 # CONFIG_IOMMU_DEBUG_REFS=n adds nothing: the x86_64 guest config with the
 # option off, built without and with the accounting patches, compared.
-size-check:
+size-check: tree
+	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
+	@$(CURDIR)/scripts/size-check.sh $(SRC) $(BUILD)/size $(LOGS)/x86_64/kernel/.config
+
+# The upstream series: git format-patch output and a cover letter in
+# $(BUILD)/series.
+series: tree
+	@$(CURDIR)/scripts/series.sh $(SRC) $(BUILD)/series
+
+# The series: checkpatch --strict, kernel-doc, reStructuredText, and git am
+# on the second base (Debian's linux-source-$(BASE2)).
+BASE2 ?= 7.2
+check-series: series
+	@base2=$$($(CURDIR)/scripts/fetch-base.sh $(BASE2) $(CACHE)/base) || exit 1; \
+	base=$(BASE_TREE) || exit 1; \
+	$(CURDIR)/scripts/check-series.sh $(BUILD)/series "$$base2" $(BASE2) "$$base" $(BASE)
+
+# Every commit of the series builds (x86_64 guest config): one incremental
+# build per commit, too long for make check.
+bisect-check: series
+	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
+	@$(CURDIR)/scripts/bisect-check.sh $(BUILD)/series $(BUILD)/bisect $(LOGS)/x86_64/kernel/.config
+
+# The selftests build in the source tree with gcc and LLVM=1, without a
+# warning (the guests build them out of tree), and LOCAL_HDRS rebuild them.
+check-ksft-build: tree
+	@$(call HARNESS,x86_64) MACHINE=virtio kernel >/dev/null
+	@$(CURDIR)/scripts/ksft-build-check.sh $(SRC) $(LOGS)/x86_64/kernel $(BUILD)/ksft-build
+
+# The static checker (scripts/coccinelle/free/device_ref_leak.cocci): the
+# 11 leaks of the seed series on the drivers before the fixes, beside
+# put_device.cocci; its reports on the base's drivers/iommu; make
+# coccicheck on the assembled tree.
+BASE_TREE = $(if $(KSRC),$(KSRC),$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base))
+check-checker: tree
+	@base=$(BASE_TREE) || exit 1; \
+	$(CURDIR)/scripts/checker-score.sh $(SRC) "$$base" $(CACHE) $(BUILD)/checker
+
+# The checker on the subsystems with of_xlate-style lookups (README.md has
+# the triage of what it reports).
+SURVEY_DIRS ?= drivers/iommu drivers/dma drivers/phy drivers/reset drivers/mailbox \
+	drivers/memory drivers/soc drivers/usb
+checker-survey: tree
+	@base=$(BASE_TREE) || exit 1; cd "$$base" && for d in $(SURVEY_DIRS); do \
+		spatch -D report --very-quiet --no-show-diff --no-includes --include-headers --jobs 2 \
+			--cocci-file $(SRC)/scripts/coccinelle/free/device_ref_leak.cocci --dir $$d; \
+	done
+
+# Every patch applies with git am on the base.
+check-patches: tree
+	@$(CURDIR)/scripts/check-patches.sh $(SRC)
+
+# The harness must fail when a guest test fails, when the kernel WARNs or
+# oopses and when a test hangs: boot with each fault injected and expect
+# the failure.  "warn" loads the test driver with warn_on_release=1: the
+# program must fail the result of the instance whose cycle WARNed, from
+# the kernel log it reads itself.
+HARNESS_EXPECT_fail := not ok .*selftests: harness: inject.sh \# exit=1
+HARNESS_EXPECT_hang := not ok .*selftests: harness: inject.sh \# TIMEOUT
+HARNESS_EXPECT_warn := not ok [0-9]+ unbind_rebind.test-iommus:iommu0 \# +kernel splat during its cycles: WARNING
+HARNESS_EXPECT_oops := the guest did not finish
+check-harness: tree
+	@for inject in fail warn oops hang; do \
+		case $$inject in \
+		fail) expect='$(HARNESS_EXPECT_fail)' ;; hang) expect='$(HARNESS_EXPECT_hang)' ;; \
+		warn) expect='$(HARNESS_EXPECT_warn)' ;; oops) expect='$(HARNESS_EXPECT_oops)' ;; esac; \
+		if $(call HARNESS,x86_64) MACHINE=virtio INJECT=$$inject TESTS=iommu_unbind_rebind \
+			QEMU_TIMEOUT=300 qemu >$(LOGS)/harness-$$inject.out 2>&1; then \
+			echo "not ok harness detects injected $$inject: run passed"; exit 1; \
+		fi; \
+		grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' $(LOGS)/harness-$$inject.out || \
+			{ echo "not ok harness detects injected $$inject: no summary"; exit 1; }; \
+		grep -qE "$$expect" $(LOGS)/harness-$$inject.out $(LOGS)/x86_64/ktap-virtio-inject-$$inject.log || \
+			{ echo "not ok harness detects injected $$inject: no line matching: $$expect"; exit 1; }; \
+		echo "ok harness detects injected $$inject: $$(cat $(LOGS)/harness-$$inject.out $(LOGS)/x86_64/ktap-virtio-inject-$$inject.log | grep -m1 -E "$$expect")"; \
+	done
+
+check:
 	@export STAGE_LOG=$(BUILD)/check.log; st=$(STAGE); $$st --start; status=0; \
 	{ $(BASE_STAGES); } || { $$st --summary; exit 1; }; \
 	mkdir -p $(LOGS); \
