@@ -192,3 +192,58 @@ static void leak_direct_store(struct foo *foo, struct device_node *np)
 {
 	foo->other = of_find_device_by_node(np);
 }
+
+/* The NULL test of a loop's lookup skips to the next one. */
+static int ok_null_continue(struct device_node **nps, int n)
+{
+	struct platform_device *pdev;
+	int i, found = 0;
+
+	for (i = 0; i < n; i++) {
+		pdev = of_find_device_by_node(nps[i]);
+		if (!pdev)
+			continue;
+		found++;
+		put_device(&pdev->dev);
+	}
+	return found;
+}
+
+/* The second lookup's NULL test returns with the first one held. */
+static int leak_second_lookup_fails(struct device_node *n1, struct device_node *n2)
+{
+	struct platform_device *a;
+	struct device *b;
+
+	a = of_find_device_by_node(n1);
+	if (!a)
+		return -ENODEV;
+	b = bus_find_device_by_of_node(&platform_bus_type, n2);
+	if (!b)
+		return -EPROBE_DEFER;
+	put_device(b);
+	put_device(&a->dev);
+	return 0;
+}
+
+/* Tested, used, never put. */
+static int leak_if_found(struct device_node *np)
+{
+	struct platform_device *pdev = of_find_device_by_node(np);
+	void *data = NULL;
+
+	if (pdev)
+		data = platform_get_drvdata(pdev);
+	return data ? 0 : -ENODEV;
+}
+
+/* A finder hands the device, converted, to its caller. */
+static struct foo *ok_finder(struct fwnode_handle *fwnode)
+{
+	struct device *dev = bus_find_device_by_fwnode(&foo_bus_type, fwnode);
+
+	if (dev)
+		return dev_to_foo(dev);
+	return NULL;
+}
+

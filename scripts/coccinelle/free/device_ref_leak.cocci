@@ -1,25 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/// Find device references taken by a lookup and never dropped.
+/// Find device references that a lookup returns and nothing drops.
 ///
 /// of_find_device_by_node(), bus_find_device*(), driver_find_device*(),
 /// class_find_device*(), device_find_child*(), get_device() and the
 /// platform, i2c and spi wrappers of these return a device with a reference
-/// held for the caller, even when the caller only wants its driver data.
-/// Report a lookup whose result reaches a return on some path without
-/// put_device() (or the wrapper's put), without being returned, stored or
-/// handed to devm_add_action*(); a lookup stored in a structure field
-/// that no put in the file drops; and a lookup whose result is not kept.
+/// held for the caller, also when the caller only wants its driver data.
+/// Report a return that the reference reaches without a put, a reference
+/// stored in a structure field that no put in the file drops, and a lookup
+/// whose result is not kept.
 ///
-/// Not reported: returns in the branch of a NULL test of the result, a
-/// variable declared __free(), a lookup preceded by a comment naming
-/// put_device() (the driver that drops it elsewhere), and a getter that
-/// returns a pointer from a file with its own put function.
-///
-// Confidence: High
-// Comments: One file at a time: a field dropped in another file is
-//  reported unless the lookup says who drops it in a comment; a put through
-//  an alias or a helper is not seen.  The getter rule trusts that a file
-//  with a put function pairs it with its getters.
+// Confidence: Moderate
+// URL: https://coccinelle.gitlabpages.inria.fr/website
+// Comments: Not reported: the branch of a NULL test of the result; a
+//  reference returned (also through a helper or container_of()), stored,
+//  declared __free(), or handed to devm_add_action*(); a lookup after a
+//  comment saying who is responsible for its put_device(); a *_get*()
+//  function returning what it found, in a file with a *_put*() function.
+//  Limits: one file at a time; a field counts as dropped when a put in the
+//  file drops a field of that name; a put through a local alias or through
+//  a helper that takes a void pointer is not seen.
 // Options: --no-includes --include-headers
 
 virtual report
@@ -28,20 +27,13 @@ virtual context
 
 @initialize:python@
 @@
-import re
-
-# (file, field) pairs some put in the file drops.
+# (file, field): a put in the file drops a field of that name.
 dropped = set()
-# (file, function) pairs of the functions that drop a reference.
-putters = set()
-# Positions and position pairs that are not leaks.
+# (file, function): functions named *_put* that drop a reference.
+put_functions = set()
+# Lookups that are not leaks, by position.
 fine = set()
 reported = set()
-
-LOOKUP = re.compile(r"^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$")
-
-def is_lookup(f):
-	return LOOKUP.match(f) is not None
 
 def pos(p):
 	return (p.file, p.line, p.column)
@@ -53,12 +45,9 @@ def keep(key):
 	reported.add(key)
 	return True
 
-def leaks(p1, p2):
-	return (pos(p2) not in fine and ("lookup",) + pos(p1) not in fine and
-		("getter",) + pos(p1) + pos(p2) not in fine)
-
 // The fields that a put in this file drops: put_device(E->fld),
-// put_device(E->fld[i]), put_device(&E->fld->dev), ...
+// put_device(E->fld[i]), put_device(&E->fld->dev), and the same through a
+// local loaded from the field.
 @drop@
 expression E, E2;
 identifier fld;
@@ -91,7 +80,6 @@ p << drop.p;
 @@
 dropped.add((p[0].file, fld))
 
-// The same through a local: dev = E->fld; ... put_device(dev);
 @dropalias exists@
 expression E, E2;
 identifier x, fld;
@@ -114,50 +102,26 @@ p << dropalias.p;
 dropped.add((p[0].file, fld))
 
 @putter@
+identifier fn =~ "_put(_|$)";
 identifier put =~ "^(put_device|platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
-position p;
 @@
-put@p(...)
+fn(...)
+{
+<+...
+put(...)
+...+>
+}
 
 @script:python@
-p << putter.p;
+fn << putter.fn;
 @@
-putters.add((p[0].file, p[0].current_element))
+put_functions.add(fn)
 
-// Returns in the NULL branch of a test of a lookup's result.
-@nulltest exists@
-identifier id;
-identifier f : script:python () { is_lookup(f) };
-position p;
-statement S;
-type T;
-@@
-(
- id = f(...);
-|
- T id = f(...);
-)
-... when any
-(
- if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\) ...+>) return@p ...;
-|
- if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\) ...+>) { ... return@p ...; }
-|
- if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\) ...+>) { ... return@p ...; } else S
-|
- if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\) ...+>) return@p ...; else S
-)
-
-@script:python@
-p << nulltest.p;
-@@
-fine.add(pos(p[0]))
-
-// A comment naming put_device() right before the lookup says who drops
-// it: "/* The CMDQV driver is responsible for put_device() */".
+// A comment before the lookup that says who is responsible for the put:
+// "/* The CMDQV driver is responsible for put_device() */".
 @annotated@
 comments c;
-identifier f : script:python () { is_lookup(f) };
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
 expression E;
 type T;
 identifier id;
@@ -173,45 +137,88 @@ position p;
 c << annotated.c;
 p << annotated.p;
 @@
-if "put_device" in c[0].before:
-	fine.add(("lookup",) + pos(p[0]))
+import re
+if re.search(r"responsible for\s+(the\s+)?put_device|put_device\(\)\s+(is\s+)?(done|called)\s+(in|by)\b",
+	     c[0].before):
+	fine.add(pos(p[0]))
 
-// A reference whose put is left to devm_add_action*().
-@devm exists@
-identifier f : script:python () { is_lookup(f) };
-position p;
-@@
-f@p(...)
-... when any
-\(devm_add_action\|devm_add_action_or_reset\)(...)
-
-@script:python@
-p << devm.p;
-@@
-fine.add(("lookup",) + pos(p[0]))
-
-// A variable declared __free(put_device) is dropped when it goes out of
-// scope.
+// A variable declared __free() is dropped when it goes out of scope.
 @freed@
 identifier id, f;
 type T;
 position p;
 attribute name __free;
 @@
-T id __free(...) = f@p(...);
+(
+ T id __free(...) = f@p(...);
+|
+ T id __free(...) = NULL;
+ ...
+ id = f@p(...)
+)
 
 @script:python@
 p << freed.p;
 @@
-fine.add(("lookup",) + pos(p[0]))
+fine.add(pos(p[0]))
 
-// A getter returning a pointer it found through the device, from a file
-// with a function that drops it: tegra_xusb_padctl_get()/_put().
+// A put left to devres: devm_add_action*() with the reference, the device
+// or its driver data.
+@devm exists@
+identifier id;
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+expression E, E1, E2;
+type T;
+position p;
+@@
+(
+ id = f@p(...);
+|
+ T id = f@p(...);
+|
+ E = f@p(...);
+)
+... when any
+\(devm_add_action\|devm_add_action_or_reset\)(E1, E2, \(id\|&id->dev\|E\|&E->dev\))
+
+@script:python@
+p << devm.p;
+@@
+fine.add(pos(p[0]))
+
+@devm_data exists@
+identifier id, x;
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+expression E1, E2;
+type T;
+position p;
+@@
+(
+ id = f@p(...);
+|
+ T id = f@p(...);
+)
+... when any
+x = \(platform_get_drvdata(id)\|dev_get_drvdata(&id->dev)\|dev_get_drvdata(id)\);
+... when any
+\(devm_add_action\|devm_add_action_or_reset\)(E1, E2, x)
+
+@script:python@
+p << devm_data.p;
+@@
+fine.add(pos(p[0]))
+
+// A *_get*() function returning a pointer it found through the device,
+// from a file with a *_put*() function: tegra_xusb_padctl_get()/_put();
+// and a *find*() function returning the device converted (the caller
+// drops it, as for the lookups themselves): i2c_find_device_by_fwnode().
 @getter exists@
-identifier fn, id, x;
-identifier f : script:python () { is_lookup(f) };
+identifier fn =~ "_get";
+identifier x !~ "^NULL$";
+identifier id;
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
 type T, T2;
-position p1, p2;
+position p1;
 @@
 T2 *fn(...)
 {
@@ -222,23 +229,49 @@ T2 *fn(...)
  T id = f@p1(...);
 )
 ...
-return@p2 x;
+return x;
 }
 
 @script:python@
 p1 << getter.p1;
-p2 << getter.p2;
 @@
-fn = p1[0].current_element
-if any(k[0] == p1[0].file and k[1] != fn for k in putters):
-	fine.add(("getter",) + pos(p1[0]) + pos(p2[0]))
+if put_functions:
+	fine.add(pos(p1[0]))
 
-// A reference that reaches a return.
+@finder exists@
+identifier fn =~ "find";
+identifier id, x;
+identifier conv !~ "^(platform_get_drvdata|dev_get_drvdata|i2c_get_clientdata|spi_get_drvdata|dev_get_regmap)$";
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+type T, T2;
+position p1;
+@@
+T2 *fn(...)
+{
+...
+(
+ id = f@p1(...);
+|
+ T id = f@p1(...);
+)
+...
+x = \(conv(id)\|conv(&id->dev)\);
+...
+return x;
+}
+
+@script:python@
+p1 << finder.p1;
+@@
+fine.add(pos(p1[0]))
+
+// A reference that reaches a return.  The NULL test of the result is
+// matched as a whole, so that its branch is not a path.
 @leak exists@
 identifier id;
-identifier to =~ "^to_";
-identifier f : script:python () { is_lookup(f) };
-identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter|i2c_unregister_device)$";
+identifier g =~ "(^to_|_to_|_get$)";
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
 expression E, E1, E3;
 statement S;
 type T, T1;
@@ -252,33 +285,64 @@ position p1, p2;
 ... when != put_device(id)
     when != put_device(&id->dev)
     when != put(id)
-    when != if (id) S
-    when != if (id != NULL) S
+    when != if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\|IS_ERR(id)\) ...+>) S
+    when != if (\(id\|id != NULL\)) return ...;
+    when != if (\(id\|id != NULL\)) { ... return ...; }
+    when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> }
     when != E3 = id
     when != E3 = &id->dev
     when != E3 = (T1)id
-    when != to(id)
-    when != to(&id->dev)
-    when != get_device(&id->dev)
-    when != \(devm_add_action\|devm_add_action_or_reset\)(...)
+    when != \(g(id)\|g(&id->dev)\|container_of(id, ...)\)
+    when != id = E3
     when != no_free_ptr(id)
     when != return_ptr(id)
-    when != id = E3
 (
- return \(id\|&id->dev\|(T1)id\|to(id)\|to(&id->dev)\|container_of(id, ...)\);
+ if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\|IS_ERR(id)\) ...+>) S
+ ... when != put_device(id)
+     when != put_device(&id->dev)
+     when != put(id)
+     when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> }
+     when != E3 = id
+     when != E3 = &id->dev
+     when != E3 = (T1)id
+     when != \(g(id)\|g(&id->dev)\|container_of(id, ...)\)
+     when != id = E3
+     when != no_free_ptr(id)
+     when != return_ptr(id)
+(
+ return \(id\|&id->dev\|(T1)id\|container_of(id, ...)\);
 |
- return E ? \(id\|&id->dev\|(T1)id\|to(id)\|to(&id->dev)\) : E1;
+ return E ? \(id\|&id->dev\|(T1)id\|container_of(id, ...)\) : E1;
 |
- return E ? E1 : \(id\|&id->dev\|(T1)id\|to(id)\|to(&id->dev)\);
+ return E ? E1 : \(id\|&id->dev\|(T1)id\|container_of(id, ...)\);
+|
+ return \(g(id)\|g(&id->dev)\|g(id, ...)\);
+|
+ return E ? \(g(id)\|g(&id->dev)\|container_of(id, ...)\) : E1;
 |
  return@p2 ...;
+)
+|
+(
+ return \(id\|&id->dev\|(T1)id\|container_of(id, ...)\);
+|
+ return E ? \(id\|&id->dev\|(T1)id\|container_of(id, ...)\) : E1;
+|
+ return E ? E1 : \(id\|&id->dev\|(T1)id\|container_of(id, ...)\);
+|
+ return \(g(id)\|g(&id->dev)\|g(id, ...)\);
+|
+ return E ? \(g(id)\|g(&id->dev)\|container_of(id, ...)\) : E1;
+|
+ return@p2 ...;
+)
 )
 
 @script:python@
 p1 << leak.p1;
 p2 << leak.p2;
 @@
-if not (leaks(p1[0], p2[0]) and keep((pos(p1[0]), pos(p2[0])))):
+if pos(p1[0]) in fine or not keep((pos(p1[0]), pos(p2[0]))):
 	cocci.include_match(False)
 
 @script:python depends on report@
@@ -312,7 +376,7 @@ position leak.p2;
 // A reference stored in a field that no put in this file drops.
 @store exists@
 identifier id;
-identifier f : script:python () { is_lookup(f) };
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
 identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
 expression E, E2, E3;
 identifier fld;
@@ -339,7 +403,6 @@ position p1, p2;
 ... when != put_device(id)
     when != put_device(&id->dev)
     when != put(id)
-    when != \(devm_add_action\|devm_add_action_or_reset\)(...)
 return ...;
 |
  E->fld@p2 = f@p1(...)
@@ -358,9 +421,8 @@ p1 << store.p1;
 p2 << store.p2;
 fld << store.fld;
 @@
-if not ((p1[0].file, fld) not in dropped and
-	("lookup",) + pos(p1[0]) not in fine and
-	keep((pos(p1[0]), pos(p2[0])))):
+if ((p1[0].file, fld) in dropped or pos(p1[0]) in fine or
+    not keep((pos(p1[0]), pos(p2[0])))):
 	cocci.include_match(False)
 
 @script:python depends on report@
@@ -394,23 +456,31 @@ expression E;
 @@
 * E@p2
 
-// A reference nobody can drop: the result is discarded or only tested.
-// get_device(dev) on a device the caller already holds is not a lookup.
+// A reference nobody can drop: the result is discarded, only tested, or
+// only used to read the driver data.  get_device(dev) on a device the
+// caller holds is not a lookup.
 @unkept@
-identifier f : script:python () { is_lookup(f) and f != "get_device" };
+identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
 position p;
 statement S1, S2;
 @@
 (
  f@p(...);
 |
- if (<+... f@p(...) ...+>) S1 else S2
+ if (f@p(...)) S1 else S2
 |
- if (<+... f@p(...) ...+>) S1
+ if (f@p(...)) S1
+|
+ if (!f@p(...)) S1 else S2
+|
+ if (!f@p(...)) S1
+|
+ \(platform_get_drvdata\|dev_get_drvdata\)(f@p(...))
+|
+ \(platform_get_drvdata\|dev_get_drvdata\)(&f@p(...)->dev)
 )
 
 @script:python@
-f << unkept.f;
 p << unkept.p;
 @@
 if not keep(pos(p[0])):
