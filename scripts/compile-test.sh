@@ -32,34 +32,45 @@ mkdir -p "$out"
 {
 	printf 'CONFIG_%s=y\n' MMU ARCH_MULTIPLATFORM ARCH_MULTI_V7 COMPILE_TEST OF IOMMU_SUPPORT VIRTIO_MENU VIRTIO_PCI PCI
 	for d in "${drivers[@]}"; do echo "CONFIG_${d%%:*}=y"; done
-} >"$out/fragment.config"
-kmake tinyconfig >/dev/null
-cat "$out/fragment.config" >>"$out/.config"
-kmake olddefconfig >/dev/null 2>&1
+} >"$out/fragment.config.new"
+# The build directory is kept: configure it only when the list changed.
+if [ ! -f "$out/.config" ] || ! cmp -s "$out/fragment.config.new" "$out/fragment.config"; then
+	kmake tinyconfig >/dev/null
+	cat "$out/fragment.config.new" >>"$out/.config"
+	kmake olddefconfig >/dev/null 2>&1
+fi
+mv "$out/fragment.config.new" "$out/fragment.config"
 
 status=0
 echo "# compile-test: $arch, $(kmake kernelversion)"
+objs=()
 for d in "${drivers[@]}"; do
-	sym=${d%%:*} obj=${d#*:}.o name=${d##*/}
-	name=${name#*:}
+	obj=${d#*:}.o
 	[[ $obj == */* ]] || obj=drivers/iommu/$obj
+	objs+=("$obj")
+done
+# One make for all objects (-k: past a failure), each compiled again even
+# when up to date, so that its warnings show (ccache replays them).
+(cd "$out" && rm -f "${objs[@]}")
+log=$(kmake -k "${objs[@]}" 2>&1)
+for i in "${!drivers[@]}"; do
+	d=${drivers[$i]} obj=${objs[$i]}
+	sym=${d%%:*} name=${obj##*/}
+	name=${name%.o}
+	mine=$(grep -F "${obj%.o}.c" <<<"$log")
 	if ! grep -qx "CONFIG_$sym=y" "$out/.config"; then
 		echo "not ok compile_test.$arch.$name # CONFIG_$sym could not be enabled"
 		status=1
-		continue
-	fi
-	if log=$(kmake "$obj" 2>&1); then
-		if grep -q 'warning:' <<<"$log"; then
-			echo "not ok compile_test.$arch.$name # warnings"
-			sed 's/^/# /' <<<"$log"
-			status=1
-		else
-			echo "ok compile_test.$arch.$name"
-		fi
-	else
+	elif [ ! -f "$out/$obj" ]; then
 		echo "not ok compile_test.$arch.$name"
-		sed 's/^/# /' <<<"$log" | tail -n 20
+		sed 's/^/# /' <<<"${mine:-$log}" | tail -n 20
 		status=1
+	elif grep -q 'warning:' <<<"$mine"; then
+		echo "not ok compile_test.$arch.$name # warnings"
+		sed 's/^/# /' <<<"$mine"
+		status=1
+	else
+		echo "ok compile_test.$arch.$name"
 	fi
 done
 exit $status

@@ -5,14 +5,21 @@
 # to the log ($STAGE_LOG) and print one line when it ends, with its time;
 # on failure, the last lines of its output.
 #
-# usage: stage.sh [-o FILE] [-p DIR] NAME COMMAND...
+# usage: stage.sh [-o FILE] [-k FILE]... [-p DIR] NAME COMMAND...
 #   -o FILE  also keep the command's output in FILE
+#   -k FILE  a result the stage writes (a guest's KTAP log, say)
 #   -p DIR   a kernel build directory: every minute, print how many objects
 #            are built (of how many the last complete build had)
 #        stage.sh --start     begin a log ($STAGE_LOG), print its path
 #        stage.sh --summary   the time of every stage, and the total
 #
-# The stages and their times go to $STAGE_LOG.stages.
+# The stages and their times go to $STAGE_LOG.stages.  Stages may run in
+# parallel: each one's output is appended to the log in one piece.
+#
+# Reuse: when $STAGE_KEY is set (a hash of every input, scripts/inputs-key.sh),
+# a stage that passed with the same key, and whose -o and -k files are still
+# what it wrote, is not run again: its line says "reused".  A stage that
+# fails, or runs with another key, forgets its earlier result.
 set -uo pipefail
 
 log=${STAGE_LOG:?STAGE_LOG}
@@ -38,9 +45,11 @@ case "${1:-}" in
 esac
 
 keep=/dev/null progress=
+results=()
 while :; do
 	case "${1:-}" in
-	-o) keep=$2; shift 2 ;;
+	-o) keep=$2; results+=("$2"); shift 2 ;;
+	-k) results+=("$2"); shift 2 ;;
 	-p) progress=$2; shift 2 ;;
 	*) break ;;
 	esac
@@ -49,18 +58,34 @@ name=${1:?stage name}
 shift
 [ $# -gt 0 ] || { echo "stage.sh: no command" >&2; exit 2; }
 
+# A passed stage's record: its key, then the checksums of its results
+stamp=${log%.log}.results/$name
+key=${STAGE_KEY:-}
+if [ -n "$key" ] && [ "$(sed -n 1p "$stamp" 2>/dev/null)" = "$key" ] &&
+   { [ "$(wc -l <"$stamp")" = 1 ] || sed 1d "$stamp" | sha256sum --check --status; }; then
+	echo "== $name: ok, reused: inputs unchanged since $(date -r "$stamp" '+%F %H:%M') (FRESH=1 runs it)"
+	echo "== $name: reused $stamp" >>"$log"
+	echo "$name 0 reused" >>"$log.stages"
+	exit 0
+fi
+rm -f "$stamp"
+
 out=$(mktemp)
 trap 'rm -f "$out"; [ -n "${ticker:-}" ] && kill "$ticker" 2>/dev/null' EXIT
 start=$(date +%s)
-echo "== $name: $*" >>"$log"
 
 if [ -n "$progress" ]; then
 	(
 		total=$(cat "$progress/.objects" 2>/dev/null || true)
-		stamp=$(mktemp)
-		trap 'rm -f "$stamp"' EXIT
-		while sleep 60; do
-			n=$(find "$progress" -name '*.o' -newer "$stamp" 2>/dev/null | wc -l)
+		since=$(mktemp)
+		nap=
+		trap 'kill $nap 2>/dev/null; rm -f "$since"; exit 0' TERM
+		while :; do
+			# Not holding the terminal or a pipe open once killed
+			sleep 60 >/dev/null 2>&1 &
+			nap=$!
+			wait $nap
+			n=$(find "$progress" -name '*.o' -newer "$since" 2>/dev/null | wc -l)
 			echo "   $name: $(fmt $(($(date +%s) - start))), $n objects built${total:+ (a complete build has $total)}"
 		done
 	) &
@@ -70,13 +95,18 @@ fi
 "$@" >"$out" 2>&1
 rc=$?
 [ -n "${ticker:-}" ] && { kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null; ticker=; }
-cat "$out" >>"$log"
+(flock 9 && echo "== $name: $*" && cat "$out") 9>>"$log" >>"$log"
 [ "$keep" = /dev/null ] || cp "$out" "$keep"
 secs=$(($(date +%s) - start))
 if [ $rc = 0 ]; then
 	echo "== $name: ok, $(fmt $secs)"
 	echo "$name $secs ok" >>"$log.stages"
 	[ -n "$progress" ] && find "$progress" -name '*.o' 2>/dev/null | wc -l >"$progress/.objects"
+	if [ -n "$key" ]; then
+		mkdir -p "$(dirname "$stamp")"
+		{ echo "$key"; [ ${#results[@]} = 0 ] || sha256sum "${results[@]}"; } >"$stamp.tmp" &&
+			mv "$stamp.tmp" "$stamp" || rm -f "$stamp.tmp"
+	fi
 else
 	echo "== $name: FAILED after $(fmt $secs); its last lines (all of it in $log):"
 	tail -n 25 "$out" | sed 's/^/   /'

@@ -1,0 +1,125 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The stages of make (run) and make check, in order, each through
+# scripts/stage.sh: one line per stage on the terminal, everything in the
+# log.
+#
+# usage: check.sh run|check
+# From the Makefile's environment: ROOT BUILD LOGS CACHE KBUILD SRC BASE
+# KSRC BASE2 CYCLES FRESH
+#
+# make check runs two lanes at once.  The guests use one CPU each, so the
+# x86_64 lane (its kernel, then its guests one after the other) runs beside
+# the other lane (patch checks, the arm64 kernel and guests, compile tests,
+# size check).  Kernel builds run at a lower priority than the guests,
+# whose tests have timeouts.  With the same inputs as a passed stage
+# (scripts/inputs-key.sh), the stage is reused, not run again, unless
+# FRESH=1.
+set -uo pipefail
+
+mode=${1:?run or check}
+st=$ROOT/scripts/stage.sh
+# The lanes' makes: the tree is assembled once, here, not by each target.
+m() { make --no-print-directory -C "$ROOT" TREE= "$@"; }
+build() { nice -n 10 make --no-print-directory -C "$ROOT" TREE= "$@"; }
+export -f m build
+
+# One make or make check per cache at a time: the assembled tree and the
+# kernel build directories in it are shared by every checkout.
+mkdir -p "$CACHE"
+exec 8>"$CACHE/lock"
+if ! flock -n 8; then
+	echo "waiting for the make that holds $CACHE/lock"
+	flock 8
+fi
+
+STAGE_LOG=$BUILD/check.log
+[ "$mode" = run ] && STAGE_LOG=$BUILD/make.log
+export STAGE_LOG
+$st --start
+mkdir -p "$LOGS"
+
+fetch=true
+[ -n "$KSRC" ] || fetch="$ROOT/scripts/fetch-base.sh $BASE $CACHE/base"
+if ! { $st deps "$ROOT/scripts/deps.sh" && $st fetch $fetch &&
+       $st assemble m tree; }; then
+	$st --summary
+	exit 1
+fi
+
+x86=$LOGS/x86_64
+arm=$LOGS/aarch64
+
+if [ "$mode" = run ]; then
+	# make: the x86_64 guest (virtio-iommu, a mounted disk behind it: the
+	# safety checks, then the suite with every IOMMU opted in).
+	if ! { $st -p "$KBUILD/x86_64/kernel-debug" build.x86_64 m build-x86_64 &&
+	       $st initramfs.x86_64 m initramfs-x86_64; }; then
+		$st --summary
+		exit 1
+	fi
+	$st -o "$LOGS/run.out" boot+tests.x86_64 m qemu-x86_64
+	status=$?
+	$st --summary
+	grep -hE '^iommu-qemu: base|^([#] )*not ok |^[0-9]+ passed, ' "$LOGS/run.out" |
+		grep -v '^[#] [|]'
+	exit $status
+fi
+
+[ -n "${FRESH:-}" ] || STAGE_KEY=$("$ROOT/scripts/inputs-key.sh" "$ROOT" "$SRC" "$CACHE" \
+	"BASE=$BASE" "BASE2=$BASE2" "KSRC=$KSRC" "CYCLES=$CYCLES") || STAGE_KEY=
+export STAGE_KEY
+
+lane_x86() {
+	local s=0
+
+	$st -p "$KBUILD/x86_64/kernel-debug" build.x86_64 build build-x86_64 || s=1
+	$st -k "$x86/ktap-virtio-debug.log" qemu-x86_64 m qemu-x86_64 || s=1
+	$st -k "$x86/ktap-vtd-debug.log" qemu-x86_64-vtd m qemu-x86_64-vtd || s=1
+	$st -k "$x86/ktap-virtio-debug-llvm.log" qemu-x86_64-llvm m qemu-x86_64-llvm || s=1
+	$st -o "$LOGS/check-harness.log" check-harness m check-harness || s=1
+	$st -o "$LOGS/ksft-build.log" check-ksft-build m check-ksft-build || s=1
+	return $s
+}
+
+lane_other() {
+	local s=0
+
+	$st -o "$LOGS/check-patches.log" check-patches m check-patches || s=1
+	$st -o "$LOGS/check-series.log" check-series m check-series || s=1
+	$st -o "$LOGS/check-checker.log" check-checker m check-checker || s=1
+	$st -p "$KBUILD/aarch64/kernel-debug" build.aarch64 build build-aarch64 || s=1
+	$st -k "$arm/ktap-virtio-debug.log" qemu-aarch64 m qemu-aarch64 || s=1
+	$st -k "$arm/ktap-smmuv3-debug.log" qemu-aarch64-smmuv3 m qemu-aarch64-smmuv3 || s=1
+	$st -o "$LOGS/compile-test.log" compile-test build compile-test || s=1
+	$st -o "$LOGS/size-check.log" size-check build size-check || s=1
+	return $s
+}
+
+status=0
+lane_x86 &
+a=$!
+lane_other &
+b=$!
+wait $a || status=1
+wait $b || status=1
+
+{
+	echo "# selftests: build: check"
+	cat "$LOGS/check-patches.log" "$LOGS/check-series.log" "$LOGS/check-checker.log" \
+	    "$LOGS/ksft-build.log" "$LOGS/compile-test.log" "$LOGS/size-check.log" 2>/dev/null |
+		awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $0 }'
+	echo "iommu-qemu: done"
+} >"$LOGS/console-build-checks.log"
+grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
+grep -h '^checker: ' "$LOGS/check-checker.log" 2>/dev/null
+$st --summary
+echo "== make check: all guests, compile tests and patch checks"
+"$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary \
+	"$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug.log" "$x86/ktap-virtio-debug-llvm.log" \
+	"$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log" \
+	"$LOGS/console-build-checks.log" >"$LOGS/summary.txt" || status=1
+cat "$LOGS/summary.txt"
+echo "results: $LOGS/summary.txt, full output: $STAGE_LOG"
+exit $status
