@@ -23,8 +23,11 @@ SRC := $(CACHE)/src-$(if $(KSRC),ksrc,$(BASE))
 # and rebuilds only what changed (scripts/check.sh locks the cache).
 KBUILD := $(CACHE)/kbuild-$(if $(KSRC),ksrc,$(BASE))
 QEMU_DIR := $(SRC)/tools/testing/selftests/iommu/qemu
-HARNESS = $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(BUILD)/qemu/$(1) \
-	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) ARCH=$(1)
+# What writes to the cache holds its lock (scripts/check.sh holds it for
+# all of make and make check)
+LOCK = $(if $(IOMMU_CACHE_LOCKED),,mkdir -p $(CACHE) && flock $(CACHE)/lock)
+HARNESS = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(BUILD)/qemu/$(1) \
+	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1)
 LOGS := $(BUILD)/qemu
 # Targets assemble the tree first; scripts/check.sh does it once (TREE=).
 TREE ?= tree
@@ -38,7 +41,7 @@ deps:
 tree: deps
 	@base="$(KSRC)"; \
 	if [ -z "$$base" ]; then base=$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base) || exit 1; fi; \
-	$(CURDIR)/scripts/assemble.sh "$$base" $(SRC)
+	$(LOCK) $(CURDIR)/scripts/assemble.sh "$$base" $(SRC)
 
 # make and make check print one line per stage with its time; the full
 # output goes to build/make.log and build/check.log (scripts/check.sh).
@@ -60,6 +63,9 @@ build-aarch64: $(TREE)
 	@$(call HARNESS,aarch64) $(ARM) kernel
 initramfs-x86_64: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) SAFETY=1 initramfs
+# make's config without the debug options (bench, bisect-check build it)
+config-x86_64: $(TREE)
+	@$(call HARNESS,x86_64) MACHINE=virtio config
 
 # The guests.  CYCLES sets the measured unbind/rebind cycles.
 # make's guest: virtio-iommu, a mounted disk behind it (the safety checks).
@@ -106,18 +112,18 @@ bench: $(TREE)
 # The drivers the patches touch but QEMU cannot run, built with COMPILE_TEST.
 compile-test: $(TREE)
 	@status=0; for a in arm64 arm; do \
-		$(CURDIR)/scripts/compile-test.sh $(SRC) $(KBUILD)/compile-test-$$a $$a || status=1; \
+		$(LOCK) $(CURDIR)/scripts/compile-test.sh $(SRC) $(KBUILD)/compile-test-$$a $$a || status=1; \
 	done; exit $$status
 
 # CONFIG_IOMMU_DEBUG_REFS=n adds nothing: a small x86_64 config with the
 # option off, built without and with the accounting patches, compared.
 size-check: $(TREE)
-	@$(CURDIR)/scripts/size-check.sh $(SRC) $(KBUILD)/size
+	@$(LOCK) $(CURDIR)/scripts/size-check.sh $(SRC) $(KBUILD)/size
 
 # The upstream series: git format-patch output and a cover letter in
 # $(BUILD)/series.
 series: $(TREE)
-	@$(CURDIR)/scripts/series.sh $(SRC) $(BUILD)/series
+	@$(LOCK) $(CURDIR)/scripts/series.sh $(SRC) $(BUILD)/series
 
 # The series: checkpatch --strict, kernel-doc, reStructuredText, and git am
 # on the second base (Debian's linux-source-$(BASE2)).
@@ -136,7 +142,7 @@ bisect-check: series
 # warning (the guests build them out of tree), and LOCAL_HDRS rebuild them.
 check-ksft-build: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) kernel >/dev/null
-	@$(CURDIR)/scripts/ksft-build-check.sh $(SRC) $(KBUILD)/x86_64/kernel-debug $(BUILD)/ksft-build
+	@$(LOCK) $(CURDIR)/scripts/ksft-build-check.sh $(SRC) $(KBUILD)/x86_64/kernel-debug $(BUILD)/ksft-build
 
 # The static checker (scripts/coccinelle/free/device_ref_leak.cocci): the
 # 11 leaks of the seed series on the drivers before the fixes, beside
@@ -145,7 +151,7 @@ check-ksft-build: $(TREE)
 BASE_TREE = $(if $(KSRC),$(KSRC),$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base))
 check-checker: $(TREE)
 	@base=$(BASE_TREE) || exit 1; \
-	$(CURDIR)/scripts/checker-score.sh $(SRC) "$$base" $(CACHE) $(BUILD)/checker
+	$(LOCK) $(CURDIR)/scripts/checker-score.sh $(SRC) "$$base" $(CACHE) $(BUILD)/checker
 
 # The checker on the subsystems with of_xlate-style lookups (README.md has
 # the triage of what it reports).
@@ -159,7 +165,7 @@ checker-survey: $(TREE)
 
 # Every patch applies with git am on the base.
 check-patches: $(TREE)
-	@$(CURDIR)/scripts/check-patches.sh $(SRC)
+	@$(LOCK) $(CURDIR)/scripts/check-patches.sh $(SRC)
 
 # The harness must fail when a guest test fails, when the kernel WARNs or
 # oopses and when a test hangs: boot with each fault injected and expect
@@ -193,7 +199,7 @@ check:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps tree run build-x86_64 build-aarch64 initramfs-x86_64 qemu-x86_64 \
+.PHONY: all deps tree run build-x86_64 build-aarch64 initramfs-x86_64 config-x86_64 qemu-x86_64 \
 	qemu-x86_64-vtd qemu-x86_64-llvm qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
 	check-checker checker-survey soak bench series check-series bisect-check compile-test \
 	size-check check-patches check-harness check clean

@@ -91,9 +91,13 @@ if [ "$tree" != "$(g rev-parse "$head^{tree}")" ]; then
 fi
 unset GIT_INDEX_FILE
 
-if [ "$(g rev-parse HEAD^{tree})" != "$tree" ]; then
+if [ "$(g rev-parse 'HEAD^{tree}')" != "$tree" ]; then
 	log "updating $dest"
 	g update-ref refs/heads/main "$head"
+	g reset -q --hard main
+elif [ -n "$(g status --porcelain -uno)" ]; then
+	# A run killed between the two commands above, or an edit in the tree
+	log "restoring the work tree of $dest"
 	g reset -q --hard main
 fi
 # Print the base's version for the log.

@@ -26,25 +26,42 @@ build() { nice -n 10 make --no-print-directory -C "$ROOT" TREE= "$@"; }
 export -f m build
 
 # One make or make check per cache at a time: the assembled tree and the
-# kernel build directories in it are shared by every checkout.
+# kernel build directories in it are shared by every checkout.  The
+# Makefile's targets take the same lock unless IOMMU_CACHE_LOCKED is set.
 mkdir -p "$CACHE"
 exec 8>"$CACHE/lock"
 if ! flock -n 8; then
 	echo "waiting for the make that holds $CACHE/lock"
 	flock 8
 fi
+export IOMMU_CACHE_LOCKED=1
 
 STAGE_LOG=$BUILD/check.log
 [ "$mode" = run ] && STAGE_LOG=$BUILD/make.log
 export STAGE_LOG
-$st --start
+"$st" --start
 mkdir -p "$LOGS"
 
-fetch=true
-[ -n "$KSRC" ] || fetch="$ROOT/scripts/fetch-base.sh $BASE $CACHE/base"
-if ! { $st deps "$ROOT/scripts/deps.sh" && $st fetch $fetch &&
-       $st assemble m tree; }; then
-	$st --summary
+# Everything make check downloads, before its inputs are hashed: the base,
+# the second base, the drivers before the seed fixes, the guests' packages.
+fetch() {
+	if [ -z "$KSRC" ]; then
+		"$ROOT/scripts/fetch-base.sh" "$BASE" "$CACHE/base" || return 1
+	fi
+	[ "$1" = check ] || return 0
+	"$ROOT/scripts/fetch-base.sh" "$BASE2" "$CACHE/base" &&
+	FETCH_SUITES=bullseye FETCH_PATHS=drivers/iommu \
+		"$ROOT/scripts/fetch-base.sh" 5.10 "$CACHE/prefix" &&
+	make -s -C "$ROOT/tools/testing/selftests/iommu/qemu" ARCH=x86_64 \
+		DEBS_CACHE="$CACHE/debs" debs &&
+	make -s -C "$ROOT/tools/testing/selftests/iommu/qemu" ARCH=aarch64 \
+		DEBS_CACHE="$CACHE/debs" debs
+}
+export -f fetch
+
+if ! { "$st" deps "$ROOT/scripts/deps.sh" && "$st" fetch fetch "$mode" &&
+       "$st" assemble m tree; }; then
+	"$st" --summary
 	exit 1
 fi
 
@@ -54,46 +71,57 @@ arm=$LOGS/aarch64
 if [ "$mode" = run ]; then
 	# make: the x86_64 guest (virtio-iommu, a mounted disk behind it: the
 	# safety checks, then the suite with every IOMMU opted in).
-	if ! { $st -p "$KBUILD/x86_64/kernel-debug" build.x86_64 m build-x86_64 &&
-	       $st initramfs.x86_64 m initramfs-x86_64; }; then
-		$st --summary
+	if ! { "$st" -p "$KBUILD/x86_64/kernel-debug" build.x86_64 m build-x86_64 &&
+	       "$st" initramfs.x86_64 m initramfs-x86_64; }; then
+		"$st" --summary
 		exit 1
 	fi
-	$st -o "$LOGS/run.out" boot+tests.x86_64 m qemu-x86_64
+	"$st" -o "$LOGS/run.out" boot+tests.x86_64 m qemu-x86_64
 	status=$?
-	$st --summary
+	"$st" --summary
 	grep -hE '^iommu-qemu: base|^([#] )*not ok |^[0-9]+ passed, ' "$LOGS/run.out" |
 		grep -v '^[#] [|]'
 	exit $status
 fi
 
-[ -n "${FRESH:-}" ] || STAGE_KEY=$("$ROOT/scripts/inputs-key.sh" "$ROOT" "$SRC" "$CACHE" \
-	"BASE=$BASE" "BASE2=$BASE2" "KSRC=$KSRC" "CYCLES=$CYCLES") || STAGE_KEY=
+STAGE_KEY=
+if [ -n "${FRESH:-}" ]; then
+	echo "FRESH=1: every stage runs"
+elif [ -n "${KSRC:-}" ]; then
+	echo "KSRC: every stage runs (the tree may change between runs)"
+elif ! STAGE_KEY=$("$ROOT/scripts/inputs-key.sh" "$ROOT" "$SRC" "$CACHE" \
+		"BASE=$BASE" "BASE2=$BASE2" "CYCLES=$CYCLES"); then
+	echo "inputs-key.sh failed: every stage runs"
+	STAGE_KEY=
+fi
 export STAGE_KEY
 
 lane_x86() {
 	local s=0
 
-	$st -p "$KBUILD/x86_64/kernel-debug" build.x86_64 build build-x86_64 || s=1
-	$st -k "$x86/ktap-virtio-debug.log" qemu-x86_64 m qemu-x86_64 || s=1
-	$st -k "$x86/ktap-vtd-debug.log" qemu-x86_64-vtd m qemu-x86_64-vtd || s=1
-	$st -k "$x86/ktap-virtio-debug-llvm.log" qemu-x86_64-llvm m qemu-x86_64-llvm || s=1
-	$st -o "$LOGS/check-harness.log" check-harness m check-harness || s=1
-	$st -o "$LOGS/ksft-build.log" check-ksft-build m check-ksft-build || s=1
+	"$st" -p "$KBUILD/x86_64/kernel-debug" build.x86_64 build build-x86_64 || s=1
+	"$st" -k "$x86/ktap-virtio-debug.log" -k "$x86/console-virtio-debug.log" qemu-x86_64 m qemu-x86_64 || s=1
+	"$st" -k "$x86/ktap-vtd-debug.log" -k "$x86/console-vtd-debug.log" qemu-x86_64-vtd m qemu-x86_64-vtd || s=1
+	"$st" -k "$x86/ktap-virtio-debug-llvm.log" -k "$x86/console-virtio-debug-llvm.log" qemu-x86_64-llvm m qemu-x86_64-llvm || s=1
+	"$st" -o "$LOGS/check-harness.log" check-harness m check-harness || s=1
+	"$st" -o "$LOGS/ksft-build.log" check-ksft-build m check-ksft-build || s=1
 	return $s
 }
 
 lane_other() {
 	local s=0
 
-	$st -o "$LOGS/check-patches.log" check-patches m check-patches || s=1
-	$st -o "$LOGS/check-series.log" check-series m check-series || s=1
-	$st -o "$LOGS/check-checker.log" check-checker m check-checker || s=1
-	$st -p "$KBUILD/aarch64/kernel-debug" build.aarch64 build build-aarch64 || s=1
-	$st -k "$arm/ktap-virtio-debug.log" qemu-aarch64 m qemu-aarch64 || s=1
-	$st -k "$arm/ktap-smmuv3-debug.log" qemu-aarch64-smmuv3 m qemu-aarch64-smmuv3 || s=1
-	$st -o "$LOGS/compile-test.log" compile-test build compile-test || s=1
-	$st -o "$LOGS/size-check.log" size-check build size-check || s=1
+	"$st" -o "$LOGS/check-patches.log" check-patches m check-patches || s=1
+	# The config make builds without the debug options (bench and
+	# bisect-check use it): every option its fragments ask for survives.
+	"$st" config.x86_64 m config-x86_64 || s=1
+	"$st" -o "$LOGS/check-series.log" check-series m check-series || s=1
+	"$st" -o "$LOGS/check-checker.log" check-checker m check-checker || s=1
+	"$st" -p "$KBUILD/aarch64/kernel-debug" build.aarch64 build build-aarch64 || s=1
+	"$st" -k "$arm/ktap-virtio-debug.log" -k "$arm/console-virtio-debug.log" qemu-aarch64 m qemu-aarch64 || s=1
+	"$st" -k "$arm/ktap-smmuv3-debug.log" -k "$arm/console-smmuv3-debug.log" qemu-aarch64-smmuv3 m qemu-aarch64-smmuv3 || s=1
+	"$st" -o "$LOGS/compile-test.log" compile-test build compile-test || s=1
+	"$st" -o "$LOGS/size-check.log" size-check build size-check || s=1
 	return $s
 }
 
@@ -114,7 +142,7 @@ wait $b || status=1
 } >"$LOGS/console-build-checks.log"
 grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
 grep -h '^checker: ' "$LOGS/check-checker.log" 2>/dev/null
-$st --summary
+"$st" --summary
 echo "== make check: all guests, compile tests and patch checks"
 "$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary \
 	"$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug.log" "$x86/ktap-virtio-debug-llvm.log" \

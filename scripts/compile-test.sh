@@ -34,10 +34,14 @@ mkdir -p "$out"
 	for d in "${drivers[@]}"; do echo "CONFIG_${d%%:*}=y"; done
 } >"$out/fragment.config.new"
 # The build directory is kept: configure it only when the list changed.
-if [ ! -f "$out/.config" ] || ! cmp -s "$out/fragment.config.new" "$out/fragment.config"; then
-	kmake tinyconfig >/dev/null
-	cat "$out/fragment.config.new" >>"$out/.config"
-	kmake olddefconfig >/dev/null 2>&1
+# (and when a symbol it asks for is off: a tree that broke a dependency
+# once would keep it off)
+if [ ! -f "$out/.config" ] || ! cmp -s "$out/fragment.config.new" "$out/fragment.config" ||
+   printf 'CONFIG_%s=y\n' "${drivers[@]%%:*}" | grep -qvxFf "$out/.config"; then
+	rm -f "$out/fragment.config"
+	kmake tinyconfig >/dev/null && cat "$out/fragment.config.new" >>"$out/.config" &&
+		kmake olddefconfig >/dev/null 2>&1 ||
+		{ echo "not ok compile_test.$arch.config"; exit 1; }
 fi
 mv "$out/fragment.config.new" "$out/fragment.config"
 
@@ -73,4 +77,12 @@ for i in "${!drivers[@]}"; do
 		echo "ok compile_test.$arch.$name"
 	fi
 done
+# A warning in a header names the header, not the driver: any warning fails.
+if grep -q 'warning:' <<<"$log"; then
+	echo "not ok compile_test.$arch.no_warnings"
+	sed 's/^/# /' <<<"$log" | tail -n 40
+	status=1
+else
+	echo "ok compile_test.$arch.no_warnings"
+fi
 exit $status

@@ -41,8 +41,11 @@ if ! git -C "$wt" rev-parse --git-dir >/dev/null 2>&1; then
 	g worktree prune
 	rm -rf "$wt"
 	g worktree add -q --detach -f "$wt" "$before"
-elif [ "$(git -C "$wt" rev-parse HEAD)" != "$before" ]; then
+elif [ "$(git -C "$wt" rev-parse HEAD)" != "$before" ] ||
+     [ -n "$(git -C "$wt" status --porcelain -uno)" ]; then
+	# (also after a checkout that was killed half-way)
 	git -C "$wt" checkout -q --detach -f "$before"
+	git -C "$wt" reset -q --hard
 fi
 
 # Reproducible version strings, so that only the code can differ.
@@ -59,7 +62,11 @@ build() {
 	# Configure only when the fragment changed: the build is incremental.
 	printf 'CONFIG_%s=y\n' $fragment >"$o/fragment.new"
 	printf '# CONFIG_%s is not set\n' IOMMU_DEBUG_REFS IOMMU_DEBUG_REFS_KUNIT_TEST TEST_IOMMU >>"$o/fragment.new"
-	if [ ! -f "$o/.config" ] || ! cmp -s "$o/fragment.new" "$o/fragment"; then
+	# (and when a symbol it asks for is off: a tree that broke a
+	# dependency once would keep it off)
+	if [ ! -f "$o/.config" ] || ! cmp -s "$o/fragment.new" "$o/fragment" ||
+	   grep '=y$' "$o/fragment.new" | grep -qvxFf "$o/.config"; then
+		rm -f "$o/fragment"
 		make -s -C "$tree" O="$o" CC="$cc" tinyconfig >/dev/null
 		cat "$o/fragment.new" >>"$o/.config"
 		make -s -C "$tree" O="$o" CC="$cc" olddefconfig >/dev/null 2>&1

@@ -108,8 +108,10 @@ if [ $rc = 0 ]; then
 			mv "$stamp.tmp" "$stamp" || rm -f "$stamp.tmp"
 	fi
 else
-	echo "== $name: FAILED after $(fmt $secs); its last lines (all of it in $log):"
-	tail -n 25 "$out" | sed 's/^/   /'
+	# One write: the other lane's lines do not come in between
+	msg="== $name: FAILED after $(fmt $secs); its last lines (all of it in $log):
+$(tail -n 25 "$out" | sed 's/^/   /')"
+	printf '%s\n' "$msg"
 	echo "$name $secs FAILED" >>"$log.stages"
 fi
 exit $rc
