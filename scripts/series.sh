@@ -98,7 +98,6 @@ maintainers() {
 		print "F:\tDocumentation/iommu/"
 		print "F:\tdrivers/iommu/iommu-debug-refs*"
 		print "F:\tdrivers/iommu/test-iommu.c"
-		print "F:\tinclude/linux/iommu-debug-refs.h"
 		print "F:\tscripts/coccinelle/free/device_ref_leak.cocci"
 		print ""
 		done = 1

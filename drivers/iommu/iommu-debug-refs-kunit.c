@@ -6,6 +6,8 @@
 
 #include <kunit/device.h>
 #include <kunit/test.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
 #include <linux/workqueue.h>
 
 struct iommu_debug_refs_test {
@@ -16,16 +18,21 @@ struct iommu_debug_refs_test {
 
 static struct iommu_debug_refs *iommu_debug_refs_test_get(struct device *dev)
 {
-	return rcu_access_pointer(dev->iommu_refs);
+	struct iommu_debug_refs *refs;
+
+	rcu_read_lock();
+	refs = iommu_debug_refs_lookup(dev);
+	rcu_read_unlock();
+	return refs;
 }
 
 static void iommu_debug_refs_test_stats(struct iommu_debug_refs *refs,
 					enum iommu_debug_refs_site site,
 					struct iommu_debug_refs_stats *stats)
 {
-	spin_lock_irq(&iommu_debug_refs_lock);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	*stats = refs->site[site];
-	spin_unlock_irq(&iommu_debug_refs_lock);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 }
 
 static int iommu_debug_refs_test_init(struct kunit *test)
@@ -36,7 +43,11 @@ static int iommu_debug_refs_test_init(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, t);
 	t->iommu = kunit_kzalloc(test, sizeof(*t->iommu), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, t->iommu);
-	t->hwdev = kunit_device_register(test, "iommu-debug-refs-test");
+	/*
+	 * Named after the test: the name is also the name of a driver, whose
+	 * sysfs directory may outlive the test (DEBUG_KOBJECT_RELEASE)
+	 */
+	t->hwdev = kunit_device_register(test, test->name);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, t->hwdev);
 	test->priv = t;
 
@@ -49,7 +60,9 @@ static void iommu_debug_refs_test_exit(struct kunit *test)
 {
 	struct iommu_debug_refs_test *t = test->priv;
 
-	iommu_debug_refs_unregister(t->iommu);
+	/* (init failed before registering) */
+	if (t)
+		iommu_debug_refs_unregister(t->iommu);
 }
 
 /* References taken and dropped by the callback count for its site */
@@ -219,12 +232,89 @@ static void iommu_debug_refs_test_delete(struct kunit *test)
 	iommu_debug_refs_unregister(t->iommu);
 	kunit_device_unregister(test, t->hwdev);
 
-	spin_lock_irq(&iommu_debug_refs_lock);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	list_for_each_entry(refs, &iommu_debug_refs_list, node)
 		if (refs->hwdev == t->hwdev)
 			found = true;
-	spin_unlock_irq(&iommu_debug_refs_lock);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	KUNIT_EXPECT_FALSE(test, found);
+}
+
+static int iommu_debug_refs_test_abandon_fn(void *data)
+{
+	struct iommu_debug_refs_op op;
+
+	/* As a callback that oopses: its task exits before op_end() */
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE, data);
+	return 0;
+}
+
+static bool iommu_debug_refs_test_has_call(struct task_struct *task)
+{
+	struct iommu_debug_refs_call *call;
+	bool found = false;
+
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	list_for_each_entry(call, &iommu_debug_refs_calls, node)
+		if (call->task == task)
+			found = true;
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	return found;
+}
+
+/*
+ * A callback whose task exits without returning leaves an entry naming a
+ * dead task, which the next callback frees; nothing points to its stack.
+ */
+static void iommu_debug_refs_test_abandoned(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_op op;
+	struct task_struct *task;
+	int i;
+
+	task = kthread_create(iommu_debug_refs_test_abandon_fn,
+			      iommu_debug_refs_test_abandoned,
+			      "iommu-refs-test");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, task);
+	get_task_struct(task);
+	wake_up_process(task);
+	for (i = 0; i < 250 && !READ_ONCE(task->exit_state); i++)
+		msleep(20);
+	KUNIT_ASSERT_NE(test, READ_ONCE(task->exit_state), 0);
+
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
+				  iommu_debug_refs_test_abandoned);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(task));
+	/* The live call is found and counts */
+	get_device(t->hwdev);
+	put_device(t->hwdev);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+	KUNIT_EXPECT_EQ(test, refs->site[IOMMU_DEBUG_REFS_OF_XLATE].taken, 1);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(current));
+	put_task_struct(task);
+}
+
+/* Reading "settle" waits for pending device link removals and says so */
+static void iommu_debug_refs_test_settle(struct kunit *test)
+{
+	struct seq_file s = {};
+	char buf[16] = {};
+
+	s.buf = buf;
+	s.size = sizeof(buf);
+	KUNIT_EXPECT_EQ(test, iommu_debug_refs_settle_show(&s, NULL), 0);
+	KUNIT_EXPECT_STREQ(test, buf, "settled\n");
+}
+
+/* The probes are attached while a device is watched */
+static void iommu_debug_refs_test_probes(struct kunit *test)
+{
+	KUNIT_EXPECT_GT(test, atomic_read(&iommu_debug_refs_users), 0);
+	mutex_lock(&iommu_debug_refs_probe_mutex);
+	KUNIT_EXPECT_TRUE(test, iommu_debug_refs_probes_on);
+	mutex_unlock(&iommu_debug_refs_probe_mutex);
 }
 
 static struct kunit_case iommu_debug_refs_test_cases[] = {
@@ -234,6 +324,9 @@ static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_errors),
 	KUNIT_CASE(iommu_debug_refs_test_rebind),
 	KUNIT_CASE(iommu_debug_refs_test_delete),
+	KUNIT_CASE(iommu_debug_refs_test_abandoned),
+	KUNIT_CASE(iommu_debug_refs_test_settle),
+	KUNIT_CASE(iommu_debug_refs_test_probes),
 	{}
 };
 

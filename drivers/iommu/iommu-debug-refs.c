@@ -7,14 +7,19 @@
  * hardware device, the references taken and dropped on it by each of those
  * driver callbacks, without any change to the drivers, and shows the counts
  * in debugfs. See Documentation/iommu/debug-refs.rst.
+ *
+ * References are seen through the driver core's device_get and device_put
+ * trace events, whose probes are attached only while a device is watched.
+ * The probes run with preemption disabled, so everything they touch is
+ * protected by a raw spinlock.
  */
 
 #define pr_fmt(fmt) "iommu-debug-refs: " fmt
 
 #include <linux/debugfs.h>
 #include <linux/device.h>
+#include <linux/hashtable.h>
 #include <linux/iommu.h>
-#include <linux/iommu-debug-refs.h>
 #include <linux/kallsyms.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -22,9 +27,12 @@
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/task.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <trace/events/device.h>
 
 #include "iommu-debug-refs.h"
 
@@ -46,6 +54,15 @@ struct iommu_debug_refs_stats {
 	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
 };
 
+struct iommu_debug_refs;
+
+/* A watched device, in iommu_debug_refs_devs */
+struct iommu_debug_refs_key {
+	struct hlist_node node;
+	struct device *dev;
+	struct iommu_debug_refs *refs;
+};
+
 /*
  * One per IOMMU hardware device, from its first iommu_device_register() until
  * the device is deleted, so that the counters survive unbind and rebind.
@@ -55,6 +72,8 @@ struct iommu_debug_refs {
 	struct rcu_head rcu;
 	struct device *hwdev;		/* holds a reference */
 	struct dentry *dir;
+	struct iommu_debug_refs_key hw_key;
+	struct iommu_debug_refs_key parent_key;	/* while parent is set */
 
 	/* Protected by iommu_debug_refs_lock */
 	struct iommu_device *iommu;	/* while registered */
@@ -63,6 +82,21 @@ struct iommu_debug_refs {
 	u64 other_taken;
 	u64 other_dropped;
 	struct iommu_debug_refs_stats site[IOMMU_DEBUG_REFS_NR_SITES];
+};
+
+/*
+ * A driver callback in progress, on iommu_debug_refs_calls from
+ * iommu_debug_refs_op_begin() to iommu_debug_refs_op_end(). Allocated, not
+ * on the caller's stack, so that a callback that oopses leaves no pointer
+ * to a dead stack: the entry stays, naming a task that exited, and is
+ * freed by the next iommu_debug_refs_op_begin().
+ */
+struct iommu_debug_refs_call {
+	struct list_head node;
+	struct task_struct *task;	/* holds a reference */
+	enum iommu_debug_refs_site site;
+	unsigned long taken;
+	unsigned long dropped;
 };
 
 struct iommu_debug_refs_bus {
@@ -78,43 +112,84 @@ static DEFINE_MUTEX(iommu_debug_refs_mutex);
  * the bus notifier takes that one under the bus's notifier lock.
  */
 static DEFINE_MUTEX(iommu_debug_refs_bus_mutex);
-/* Protects the lists and the counters; taken from get/put_device() */
-static DEFINE_SPINLOCK(iommu_debug_refs_lock);
+/*
+ * Protects the lists, the hash of watched devices (written under it, read
+ * under RCU) and the counters. Taken by the trace event probes, which run
+ * with preemption disabled: a raw spinlock, also under PREEMPT_RT.
+ */
+static DEFINE_RAW_SPINLOCK(iommu_debug_refs_lock);
 static LIST_HEAD(iommu_debug_refs_list);
-static LIST_HEAD(iommu_debug_refs_ops);
+static LIST_HEAD(iommu_debug_refs_calls);
 static LIST_HEAD(iommu_debug_refs_buses);
+static DEFINE_HASHTABLE(iommu_debug_refs_devs, 4);
 static struct dentry *iommu_debug_refs_dir;
 
-#define iommu_debug_refs_get(dev)					\
-	rcu_dereference_protected((dev)->iommu_refs,			\
-				  lockdep_is_held(&iommu_debug_refs_mutex))
-
-/**
- * __iommu_debug_refs_count() - Account a reference on a watched device
- * @dev: device whose reference count changes
- * @get: true for a reference taken, false for one dropped
- *
- * Attributes the reference to the driver callback that the current task is
- * running, if any, and to "other" otherwise (another task, interrupt
- * context, or no callback in progress).
+/*
+ * The trace event probes are attached while iommu_debug_refs_users is not
+ * zero: from the first registration of an IOMMU device until the last one
+ * is deleted. Detaching waits for a work item, so that device deletion,
+ * which runs under the bus notifier lock, does not take the tracepoint
+ * and CPU hotplug locks.
  */
-void __iommu_debug_refs_count(struct device *dev, bool get)
+static DEFINE_MUTEX(iommu_debug_refs_probe_mutex);
+static atomic_t iommu_debug_refs_users = ATOMIC_INIT(0);
+static bool iommu_debug_refs_probes_on;
+
+/* The accounting of the watched device @dev, or NULL; under RCU or the lock */
+static struct iommu_debug_refs *iommu_debug_refs_lookup(struct device *dev)
 {
-	struct iommu_debug_refs_op *op, *cur = NULL;
+	struct iommu_debug_refs_key *key;
+
+	hash_for_each_possible_rcu(iommu_debug_refs_devs, key, node,
+				   (unsigned long)dev,
+				   lockdep_is_held(&iommu_debug_refs_lock))
+		if (key->dev == dev)
+			return key->refs;
+	return NULL;
+}
+
+static bool iommu_debug_refs_watched(struct device *dev)
+{
+	bool watched;
+
+	rcu_read_lock();
+	watched = iommu_debug_refs_lookup(dev);
+	rcu_read_unlock();
+	return watched;
+}
+
+static void iommu_debug_refs_watch(struct iommu_debug_refs_key *key,
+				   struct iommu_debug_refs *refs,
+				   struct device *dev)
+{
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	key->dev = dev;
+	key->refs = refs;
+	hash_add_rcu(iommu_debug_refs_devs, &key->node, (unsigned long)dev);
+}
+
+/*
+ * Account a reference taken or dropped on @dev if it is watched: to the
+ * driver callback that the current task is running, if any, and to "other"
+ * otherwise (another task, interrupt context, or no callback in progress).
+ */
+static void iommu_debug_refs_count(struct device *dev, bool get)
+{
+	struct iommu_debug_refs_call *call, *cur = NULL;
 	struct iommu_debug_refs *refs;
 	unsigned long flags;
 
 	rcu_read_lock();
-	refs = rcu_dereference(dev->iommu_refs);
+	refs = iommu_debug_refs_lookup(dev);
 	if (!refs)
 		goto out;
 
-	spin_lock_irqsave(&iommu_debug_refs_lock, flags);
+	raw_spin_lock_irqsave(&iommu_debug_refs_lock, flags);
 	if (in_task()) {
 		/* Newest first: a nested callback wins */
-		list_for_each_entry(op, &iommu_debug_refs_ops, node) {
-			if (op->task == current) {
-				cur = op;
+		list_for_each_entry(call, &iommu_debug_refs_calls, node) {
+			if (call->task == current) {
+				cur = call;
 				break;
 			}
 		}
@@ -130,11 +205,73 @@ void __iommu_debug_refs_count(struct device *dev, bool get)
 	} else {
 		refs->other_dropped++;
 	}
-	spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
+	raw_spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
 out:
 	rcu_read_unlock();
 }
-EXPORT_SYMBOL_GPL(__iommu_debug_refs_count);
+
+static void iommu_debug_refs_device_get(void *data, struct device *dev,
+					unsigned long caller)
+{
+	iommu_debug_refs_count(dev, true);
+}
+
+static void iommu_debug_refs_device_put(void *data, struct device *dev,
+					unsigned long caller)
+{
+	iommu_debug_refs_count(dev, false);
+}
+
+/* Attach the probes, if not attached yet, for one more watched device */
+static int iommu_debug_refs_users_get(void)
+{
+	int ret = 0;
+
+	mutex_lock(&iommu_debug_refs_probe_mutex);
+	if (!iommu_debug_refs_probes_on) {
+		ret = register_trace_device_get(iommu_debug_refs_device_get,
+						NULL);
+		if (!ret) {
+			ret = register_trace_device_put(iommu_debug_refs_device_put,
+							NULL);
+			if (ret)
+				unregister_trace_device_get(iommu_debug_refs_device_get,
+							    NULL);
+		}
+		iommu_debug_refs_probes_on = !ret;
+	}
+	if (!ret)
+		atomic_inc(&iommu_debug_refs_users);
+	mutex_unlock(&iommu_debug_refs_probe_mutex);
+	return ret;
+}
+
+static void iommu_debug_refs_probes_off(struct work_struct *work)
+{
+	mutex_lock(&iommu_debug_refs_probe_mutex);
+	if (iommu_debug_refs_probes_on && !atomic_read(&iommu_debug_refs_users)) {
+		unregister_trace_device_put(iommu_debug_refs_device_put, NULL);
+		unregister_trace_device_get(iommu_debug_refs_device_get, NULL);
+		iommu_debug_refs_probes_on = false;
+	}
+	mutex_unlock(&iommu_debug_refs_probe_mutex);
+}
+
+static DECLARE_WORK(iommu_debug_refs_probes_off_work,
+		    iommu_debug_refs_probes_off);
+
+/* One watched device fewer: detach the probes after the last one */
+static void iommu_debug_refs_users_put(void)
+{
+	if (atomic_dec_and_test(&iommu_debug_refs_users))
+		schedule_work(&iommu_debug_refs_probes_off_work);
+}
+
+static void iommu_debug_refs_call_free(struct iommu_debug_refs_call *call)
+{
+	put_task_struct(call->task);
+	kfree(call);
+}
 
 /**
  * iommu_debug_refs_op_begin() - Start accounting a driver callback
@@ -143,19 +280,39 @@ EXPORT_SYMBOL_GPL(__iommu_debug_refs_count);
  * @fn: the driver function about to be called
  *
  * From now until iommu_debug_refs_op_end(), references the current task
- * takes or drops on any watched IOMMU device count for @site.
+ * takes or drops on any watched IOMMU device count for @site. Must be
+ * called where the caller may sleep. Without memory, the call is counted
+ * but its references count as "other".
  */
 void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 			       enum iommu_debug_refs_site site, const void *fn)
 {
-	op->task = current;
+	struct iommu_debug_refs_call *call, *tmp;
+	LIST_HEAD(dead);
+
 	op->site = site;
 	op->fn = fn;
-	op->taken = 0;
-	op->dropped = 0;
-	spin_lock_irq(&iommu_debug_refs_lock);
-	list_add(&op->node, &iommu_debug_refs_ops);
-	spin_unlock_irq(&iommu_debug_refs_lock);
+	op->call = kzalloc_obj(*op->call);
+	if (op->call) {
+		op->call->task = get_task_struct(current);
+		op->call->site = site;
+	}
+
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	/* Callbacks whose task exited without returning (an oops) */
+	list_for_each_entry_safe(call, tmp, &iommu_debug_refs_calls, node)
+		if (READ_ONCE(call->task->exit_state))
+			list_move(&call->node, &dead);
+	if (op->call)
+		list_add(&op->call->node, &iommu_debug_refs_calls);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+
+	list_for_each_entry_safe(call, tmp, &dead, node) {
+		pr_warn("%s callback of task %d did not return\n",
+			iommu_debug_refs_site_names[call->site],
+			task_pid_nr(call->task));
+		iommu_debug_refs_call_free(call);
+	}
 }
 
 static struct iommu_debug_refs *
@@ -190,26 +347,32 @@ void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 			     const struct iommu_device *iommu,
 			     const struct fwnode_handle *fwnode, int err)
 {
+	struct iommu_debug_refs_call *call = op->call;
 	struct iommu_debug_refs_stats *stats;
 	struct iommu_debug_refs *refs;
+	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
 
-	spin_lock_irq(&iommu_debug_refs_lock);
-	list_del(&op->node);
+	/* Named here, not under the raw spinlock */
+	snprintf(fn_name, sizeof(fn_name), "%ps", op->fn);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	if (call)
+		list_del(&call->node);
 	refs = iommu_debug_refs_find(iommu, fwnode);
 	if (refs) {
 		stats = &refs->site[op->site];
 		stats->calls++;
 		if (err)
 			stats->errors++;
-		if (err && op->taken > op->dropped)
-			stats->error_leaks += op->taken - op->dropped;
+		if (err && call && call->taken > call->dropped)
+			stats->error_leaks += call->taken - call->dropped;
 		if (stats->fn != op->fn) {
 			stats->fn = op->fn;
-			snprintf(stats->fn_name, sizeof(stats->fn_name), "%ps",
-				 op->fn);
+			strscpy(stats->fn_name, fn_name);
 		}
 	}
-	spin_unlock_irq(&iommu_debug_refs_lock);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	if (call)
+		iommu_debug_refs_call_free(call);
 }
 
 static int iommu_debug_refs_show(struct seq_file *s, void *unused)
@@ -222,7 +385,7 @@ static int iommu_debug_refs_show(struct seq_file *s, void *unused)
 	bool registered;
 	int i;
 
-	spin_lock_irq(&iommu_debug_refs_lock);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	registered = refs->iommu;
 	registrations = refs->registrations;
 	other_taken = refs->other_taken;
@@ -232,7 +395,7 @@ static int iommu_debug_refs_show(struct seq_file *s, void *unused)
 		strscpy(parent, dev_name(refs->parent), sizeof(parent));
 		parent_refcount = kref_read(&refs->parent->kobj.kref);
 	}
-	spin_unlock_irq(&iommu_debug_refs_lock);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 
 	seq_printf(s, "device %s\n", dev_name(refs->hwdev));
 	seq_printf(s, "bus %s\n", refs->hwdev->bus->name);
@@ -264,6 +427,7 @@ static void iommu_debug_refs_free(struct iommu_debug_refs *refs)
 	debugfs_remove_recursive(refs->dir);
 	put_device(refs->hwdev);
 	kfree_rcu(refs, rcu);
+	iommu_debug_refs_users_put();
 }
 
 /* The hardware device is going away: drop everything kept for it */
@@ -273,20 +437,21 @@ static void iommu_debug_refs_remove(struct device *dev)
 	struct device *parent;
 
 	mutex_lock(&iommu_debug_refs_mutex);
-	refs = iommu_debug_refs_get(dev);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	refs = iommu_debug_refs_lookup(dev);
 	if (!refs || refs->hwdev != dev) {
+		raw_spin_unlock_irq(&iommu_debug_refs_lock);
 		mutex_unlock(&iommu_debug_refs_mutex);
 		return;
 	}
-	spin_lock_irq(&iommu_debug_refs_lock);
 	list_del(&refs->node);
+	hash_del_rcu(&refs->hw_key.node);
 	parent = refs->parent;
+	if (parent)
+		hash_del_rcu(&refs->parent_key.node);
 	refs->parent = NULL;
 	refs->iommu = NULL;
-	spin_unlock_irq(&iommu_debug_refs_lock);
-	RCU_INIT_POINTER(dev->iommu_refs, NULL);
-	if (parent)
-		RCU_INIT_POINTER(parent->iommu_refs, NULL);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	mutex_unlock(&iommu_debug_refs_mutex);
 
 	put_device(parent);
@@ -299,8 +464,7 @@ static int iommu_debug_refs_notify(struct notifier_block *nb,
 {
 	struct device *dev = data;
 
-	if (action == BUS_NOTIFY_DEL_DEVICE &&
-	    rcu_access_pointer(dev->iommu_refs))
+	if (action == BUS_NOTIFY_DEL_DEVICE && iommu_debug_refs_watched(dev))
 		iommu_debug_refs_remove(dev);
 	return NOTIFY_DONE;
 }
@@ -336,6 +500,20 @@ out:
 	return ret;
 }
 
+/*
+ * Reading "settle" returns once the references dropped after an unbind
+ * from elsewhere than the driver have been dropped: device links are
+ * released from a workqueue. Userspace reads it before comparing counters,
+ * instead of sleeping.
+ */
+static int iommu_debug_refs_settle_show(struct seq_file *s, void *unused)
+{
+	device_link_wait_removal();
+	seq_puts(s, "settled\n");
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(iommu_debug_refs_settle);
+
 static struct dentry *iommu_debug_refs_root(void)
 {
 	struct dentry *iommu_dir;
@@ -351,6 +529,9 @@ static struct dentry *iommu_debug_refs_root(void)
 	if (IS_ERR(iommu_dir))
 		return iommu_dir;
 	iommu_debug_refs_dir = debugfs_create_dir("refs", iommu_dir);
+	if (!IS_ERR(iommu_debug_refs_dir))
+		debugfs_create_file("settle", 0444, iommu_debug_refs_dir, NULL,
+				    &iommu_debug_refs_settle_fops);
 	return iommu_debug_refs_dir;
 }
 
@@ -374,10 +555,10 @@ static struct iommu_debug_refs *iommu_debug_refs_create(struct device *hwdev)
 					    &iommu_debug_refs_fops);
 	}
 
-	spin_lock_irq(&iommu_debug_refs_lock);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	list_add_tail(&refs->node, &iommu_debug_refs_list);
-	spin_unlock_irq(&iommu_debug_refs_lock);
-	rcu_assign_pointer(hwdev->iommu_refs, refs);
+	iommu_debug_refs_watch(&refs->hw_key, refs, hwdev);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	return refs;
 }
 
@@ -396,6 +577,7 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 {
 	struct device *parent = iommu->dev ? iommu->dev->parent : NULL;
 	struct iommu_debug_refs *refs;
+	bool created = false;
 
 	if (!hwdev)
 		hwdev = parent;
@@ -406,28 +588,40 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 		dev_info(hwdev, "IOMMU references not counted: no bus to watch\n");
 		return;
 	}
+	/* Also before the mutex, which device deletion takes */
+	if (iommu_debug_refs_users_get()) {
+		dev_info(hwdev, "IOMMU references not counted: no trace events\n");
+		return;
+	}
 
 	mutex_lock(&iommu_debug_refs_mutex);
 	/* Watch the driver's own device too, unless it is watched already */
-	if (parent == hwdev || (parent && rcu_access_pointer(parent->iommu_refs)))
+	if (parent == hwdev || (parent && iommu_debug_refs_watched(parent)))
 		parent = NULL;
-	refs = iommu_debug_refs_get(hwdev);
-	if (!refs)
+	rcu_read_lock();
+	refs = iommu_debug_refs_lookup(hwdev);
+	rcu_read_unlock();
+	if (!refs) {
 		refs = iommu_debug_refs_create(hwdev);
+		created = refs;
+	}
 	/* A second instance on the same device is not counted separately */
 	if (!refs || refs->hwdev != hwdev || refs->iommu)
 		goto out;
 
 	get_device(parent);
-	spin_lock_irq(&iommu_debug_refs_lock);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	refs->iommu = iommu;
 	refs->parent = parent;
 	refs->registrations++;
-	spin_unlock_irq(&iommu_debug_refs_lock);
 	if (parent)
-		rcu_assign_pointer(parent->iommu_refs, refs);
+		iommu_debug_refs_watch(&refs->parent_key, refs, parent);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 out:
 	mutex_unlock(&iommu_debug_refs_mutex);
+	/* A new device keeps the probes until it is deleted */
+	if (!created)
+		iommu_debug_refs_users_put();
 }
 
 /**
@@ -443,16 +637,19 @@ void iommu_debug_refs_unregister(struct iommu_device *iommu)
 	struct device *parent = NULL;
 
 	mutex_lock(&iommu_debug_refs_mutex);
-	spin_lock_irq(&iommu_debug_refs_lock);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	refs = iommu_debug_refs_find(iommu, NULL);
 	if (refs) {
 		parent = refs->parent;
+		if (parent)
+			hash_del_rcu(&refs->parent_key.node);
 		refs->parent = NULL;
 		refs->iommu = NULL;
 	}
-	spin_unlock_irq(&iommu_debug_refs_lock);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	/* The next registration may add parent_key again: no reader left */
 	if (parent)
-		RCU_INIT_POINTER(parent->iommu_refs, NULL);
+		synchronize_rcu();
 	mutex_unlock(&iommu_debug_refs_mutex);
 	/* No longer watched, so not counted */
 	put_device(parent);

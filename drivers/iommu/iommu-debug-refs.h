@@ -6,13 +6,11 @@
 #define __IOMMU_DEBUG_REFS_H
 
 #include <linux/iommu.h>
-#include <linux/list.h>
 #include <linux/types.h>
 
 struct device;
 struct fwnode_handle;
 struct iommu_device;
-struct task_struct;
 
 /**
  * enum iommu_debug_refs_site - driver callbacks whose references are counted
@@ -29,25 +27,22 @@ enum iommu_debug_refs_site {
 };
 
 #ifdef CONFIG_IOMMU_DEBUG_REFS
+struct iommu_debug_refs_call;
+
 /**
  * struct iommu_debug_refs_op - a driver callback being accounted
- * @node: entry in the list of callbacks in progress
- * @task: task that runs the callback
+ * @call: its entry in the list of callbacks in progress, or NULL
  * @site: which callback
  * @fn: the driver function called
- * @taken: references taken on watched devices by this call
- * @dropped: references dropped on watched devices by this call
  *
  * Lives on the stack of the caller of the driver callback, between
- * iommu_debug_refs_op_begin() and iommu_debug_refs_op_end().
+ * iommu_debug_refs_op_begin() and iommu_debug_refs_op_end(). Nothing
+ * global points to it.
  */
 struct iommu_debug_refs_op {
-	struct list_head node;
-	struct task_struct *task;
+	struct iommu_debug_refs_call *call;
 	enum iommu_debug_refs_site site;
 	const void *fn;
-	unsigned long taken;
-	unsigned long dropped;
 };
 
 void iommu_debug_refs_register(struct iommu_device *iommu,

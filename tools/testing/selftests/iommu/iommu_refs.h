@@ -25,7 +25,11 @@
 #define IOMMU_CLASS	"/sys/class/iommu"
 #define REFS_DIR	"/sys/kernel/debug/iommu/refs"
 #define REFS_MAX_KEYS	64
-/* Deferred puts (device links released from a workqueue) settle in this */
+/*
+ * Reading it returns once deferred puts (device links released from a
+ * workqueue) are done; kernels without it: they settle in REFS_SETTLE_MS.
+ */
+#define REFS_SETTLE	REFS_DIR "/settle"
 #define REFS_SETTLE_MS	2000
 #define TEST_IOMMU_DRIVER_NAME	"test-iommu"
 
@@ -272,9 +276,31 @@ static inline long long refs_net(const struct refs *r, const char *site)
 }
 
 /*
+ * Wait until the kernel says deferred puts are done. Returns 0, or -errno
+ * when the kernel has no REFS_SETTLE.
+ */
+static inline int refs_settle(void)
+{
+	char buf[64];
+	ssize_t n;
+	int fd;
+
+	fd = open(REFS_SETTLE, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	do {
+		n = read(fd, buf, sizeof(buf));
+	} while (n > 0);
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/*
  * The verdict: after @cycles bind cycles the device's reference count (and
  * its sysfs parent's, when the same parent is watched) must be back to
- * @base. Waits up to REFS_SETTLE_MS for deferred puts. On a mismatch,
+ * @base. Reads REFS_SETTLE first and then decides on one reading; on a
+ * kernel without it, polls up to REFS_SETTLE_MS for deferred puts. On a
+ * mismatch,
  * fills @msg with the counts and, per site, what changed per cycle, and
  * returns 1; returns 0 when balanced, -errno when unreadable. @now gets
  * the last counters read.
@@ -289,6 +315,9 @@ static inline int refs_check(const char *dev, const struct refs *base,
 	size_t off;
 	int ret;
 
+	/* The kernel decides when deferred puts are done: no waiting after */
+	if (!refs_settle())
+		end = 0;
 	for (;;) {
 		ret = refs_read(dev, now);
 		if (ret)
