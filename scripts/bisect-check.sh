@@ -16,6 +16,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cc="gcc"
 command -v ccache >/dev/null && cc="ccache gcc"
+# (depend mode: no second preprocessor run on a miss)
+export CCACHE_DEPEND=1
 g() { git -C "$tree" "$@"; }
 
 # The fixes, then the feature on top of them (branch series), then the

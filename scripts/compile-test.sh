@@ -26,6 +26,8 @@ drivers=(IPMMU_VMSA:ipmmu-vmsa MTK_IOMMU:mtk_iommu MTK_IOMMU_V1:mtk_iommu_v1
 
 cc="${cross}gcc"
 command -v ccache >/dev/null && cc="ccache $cc"
+# (depend mode: no second preprocessor run on a miss)
+export CCACHE_DEPEND=1
 kmake() { make -s -C "$src" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" CC="$cc" -j"$(nproc)" "$@"; }
 
 mkdir -p "$out"

@@ -2,13 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # CONFIG_IOMMU_DEBUG_REFS=n must add nothing: build one config on the tree
-# without the accounting patches (the fixes before them applied) and on the
+# without the feature's patches (the fixes before them applied) and on the
 # full tree, both with the option off, and compare the two vmlinux with
 # scripts/bloat-o-meter and size(1).
 #
-# The config is x86_64's tinyconfig with the code the accounting patches
-# touch: the driver core (every file includes device.h), the IOMMU core and
-# of_iommu.c.  It builds in half the time of the guests' config.
+# The config is x86_64's tinyconfig with the code the feature patches
+# touch: the driver core, the IOMMU core and of_iommu.c.  It builds in half
+# the time of the guests' config.
+#
+# Both sides are built in one work tree and one build directory: the tree
+# is checked out at one commit, built, then checked out at the other and
+# built again, so that the second build compiles only the files the
+# feature changes (git rewrites only those) and what includes them.
 #
 # usage: size-check.sh SRC OUT
 #   SRC     assembled tree (scripts/assemble.sh): git history base, patches
@@ -24,39 +29,54 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 g() { git -C "$src" "$@"; }
-# The first commit of the accounting is the first to mention its option.
-first=$(g log --reverse --format=%H -S CONFIG_IOMMU_DEBUG_REFS base..HEAD | sed -n 1p)
-if [ -z "$first" ]; then
-	echo "size-check: no commit adds CONFIG_IOMMU_DEBUG_REFS" >&2
+# The feature starts with the first patch of its series in patches/series
+# (the "#series feature" line); its commit has that patch's subject.
+top=$(cd "$(dirname "$0")/.." && pwd)
+patch=$(awk '/^#series feature/ { f = 1; next } f && /^[^#]/ { print $1; exit }' "$top/patches/series")
+# (as scripts/assemble.sh reads it)
+subject=$(git mailinfo -k /dev/null /dev/null <"$top/patches/${patch:-none}" 2>/dev/null |
+	  sed -n 's/^Subject: //p')
+first=$(g log --reverse --format='%H %s' base..HEAD | awk -v s="$subject" 'substr($0, 42) == s { print $1; exit }')
+if [ -z "$subject" ] || [ -z "$first" ]; then
+	echo "size-check: no commit of the feature's first patch (${patch:-none})" >&2
 	exit 1
 fi
 before=$(g rev-parse "$first^")
-echo "# size-check: without accounting: $(g log -1 --format='%h %s' "$before")"
-echo "# size-check: with accounting:    $(g log -1 --format='%h %s' HEAD)"
+echo "# size-check: without the feature: $(g log -1 --format='%h %s' "$before")"
+echo "# size-check: with the feature:    $(g log -1 --format='%h %s' HEAD)"
+
+after=$(g rev-parse HEAD)
 
 # Beside the assembled tree, at a path that does not change with the clone:
 # kernel compile commands name it, and ccache hits only on the same path.
-wt=$src-size-before
+wt=$src-size
+# (the layout before one tree served both sides)
+if [ -d "$src-size-before" ]; then
+	rm -rf "$src-size-before" "$out/before" "$out/after"
+	g worktree prune
+fi
 if ! git -C "$wt" rev-parse --git-dir >/dev/null 2>&1; then
 	g worktree prune
 	rm -rf "$wt"
 	g worktree add -q --detach -f "$wt" "$before"
-elif [ "$(git -C "$wt" rev-parse HEAD)" != "$before" ] ||
-     [ -n "$(git -C "$wt" status --porcelain -uno)" ]; then
-	# (also after a checkout that was killed half-way)
-	git -C "$wt" checkout -q --detach -f "$before"
-	git -C "$wt" reset -q --hard
 fi
+# Check out COMMIT in the work tree, also after a checkout killed half-way.
+checkout() {
+	git -C "$wt" checkout -q --detach -f "$1"
+	git -C "$wt" reset -q --hard
+}
 
 # Reproducible version strings, so that only the code can differ.
 export KBUILD_BUILD_TIMESTAMP="2000-01-01" KBUILD_BUILD_VERSION=1
 export KBUILD_BUILD_USER=size KBUILD_BUILD_HOST=check
 cc="gcc"
 command -v ccache >/dev/null && cc="ccache gcc"
+# (depend mode: no second preprocessor run on a miss)
+export CCACHE_DEPEND=1
 
 fragment="64BIT OF IOMMU_SUPPORT DEBUG_FS"
 build() {
-	local tree=$1 o=$out/$2
+	local tree=$wt o=$out/tree
 
 	mkdir -p "$o"
 	# Configure only when the fragment changed: the build is incremental.
@@ -69,32 +89,37 @@ build() {
 		rm -f "$o/fragment"
 		make -s -C "$tree" O="$o" CC="$cc" tinyconfig >/dev/null
 		cat "$o/fragment.new" >>"$o/.config"
-		make -s -C "$tree" O="$o" CC="$cc" olddefconfig >/dev/null 2>&1
 	fi
 	mv "$o/fragment.new" "$o/fragment"
+	# (the two sides have different Kconfig files)
+	make -s -C "$tree" O="$o" CC="$cc" olddefconfig >/dev/null 2>&1
 	make -s -C "$tree" O="$o" CC="$cc" -j"$(nproc)" vmlinux
 	for c in IOMMU_API OF_IOMMU; do
 		grep -qx "CONFIG_$c=y" "$o/.config" || { echo "size-check: CONFIG_$c is off" >&2; exit 1; }
 	done
 }
-build "$wt" before
-build "$src" after
+checkout "$before"
+build
+cp "$out/tree/vmlinux" "$out/vmlinux.before"
+checkout "$after"
+build
+cp "$out/tree/vmlinux" "$out/vmlinux.after"
 
-if grep -q '^CONFIG_IOMMU_DEBUG_REFS=y' "$out/after/.config"; then
+if grep -q '^CONFIG_IOMMU_DEBUG_REFS=y' "$out/tree/.config"; then
 	echo "size-check: the option is on in the =n build" >&2
 	exit 1
 fi
 
-"$src/scripts/bloat-o-meter" "$out/before/vmlinux" "$out/after/vmlinux" |
+"$src/scripts/bloat-o-meter" "$out/vmlinux.before" "$out/vmlinux.after" |
 	tee "$out/bloat-o-meter.txt" | sed 's/^/# /'
-size "$out/before/vmlinux" "$out/after/vmlinux" | tee "$out/size.txt" | sed 's/^/# /'
+size "$out/vmlinux.before" "$out/vmlinux.after" | tee "$out/size.txt" | sed 's/^/# /'
 
 read -r tb db bb _ < <(sed -n 2p "$out/size.txt")
 read -r ta da ba _ < <(sed -n 3p "$out/size.txt")
 delta=$(awk '/^Total:/ { print $NF }' "$out/bloat-o-meter.txt")
 if [ "$tb" = "$ta" ] && [ "$db" = "$da" ] && [ "$bb" = "$ba" ] &&
    grep -q 'up/down: 0/0 (0)' "$out/bloat-o-meter.txt"; then
-	echo "# size-check: =n: text $tb, data $db, bss $bb with and without the accounting"
+	echo "# size-check: =n: text $tb, data $db, bss $bb with and without the feature"
 	echo "ok size.n_delta"
 else
 	echo "# size-check: =n: text $tb->$ta, data $db->$da, bss $bb->$ba, bloat-o-meter ${delta:-?}"
