@@ -78,7 +78,7 @@ qemu-x86_64-vtd: $(TREE)
 qemu-x86_64-llvm: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) LLVM=1 TEST_ARGS="-d all -n $(CYCLES)" qemu
 qemu-aarch64: $(TREE)
-	@$(call HARNESS,aarch64) $(ARM) TEST_ARGS="-d all -n $(CYCLES)" qemu
+	@$(call HARNESS,aarch64) $(ARM) TEST_ARGS="-d all -r -n $(CYCLES)" qemu
 qemu-aarch64-smmuv3: $(TREE)
 	@$(call HARNESS,aarch64) $(ARM) MACHINE=smmuv3 TEST_ARGS="-d all -n $(CYCLES)" qemu
 

@@ -8,6 +8,7 @@
 #include <kunit/test.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
+#include <linux/platform_device.h>
 #include <linux/workqueue.h>
 
 struct iommu_debug_refs_test {
@@ -317,6 +318,109 @@ static void iommu_debug_refs_test_probes(struct kunit *test)
 	mutex_unlock(&iommu_debug_refs_probe_mutex);
 }
 
+/* Not a tail call: the stack must show this function */
+static noinline void iommu_debug_refs_test_take(struct device *dev)
+{
+	get_device(dev);
+	barrier();
+}
+
+static noinline void iommu_debug_refs_test_take_drop(struct device *dev)
+{
+	get_device(dev);
+	barrier();
+	put_device(dev);
+	barrier();
+}
+
+/*
+ * A reference kept by a callback is counted at the stack of its get, from
+ * the caller of get_device(); one taken and dropped in the call is not.
+ */
+static void iommu_debug_refs_test_stacks(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_kept kept;
+	struct iommu_debug_refs_op op;
+	unsigned long *entries;
+	unsigned int nr, nr_entries;
+	char name[KSYM_SYMBOL_LEN];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
+					  iommu_debug_refs_test_stacks);
+		iommu_debug_refs_test_take(t->hwdev);
+		iommu_debug_refs_test_take_drop(t->hwdev);
+		iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+	}
+
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	nr = refs->nr_kept;
+	kept = refs->kept[0];
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	put_device(t->hwdev);
+	put_device(t->hwdev);
+
+	KUNIT_ASSERT_EQ(test, nr, 1);
+	KUNIT_EXPECT_EQ(test, kept.count, 2);
+	KUNIT_EXPECT_EQ(test, kept.site, IOMMU_DEBUG_REFS_OF_XLATE);
+	nr_entries = stack_depot_fetch(kept.stack, &entries);
+	KUNIT_ASSERT_GT(test, nr_entries, 1);
+	if (!IS_ENABLED(CONFIG_KALLSYMS))
+		kunit_skip(test, "no KALLSYMS to name the frames");
+	/* The innermost frame is the get, the next its callback */
+	snprintf(name, sizeof(name), "%ps", (void *)entries[0]);
+	KUNIT_EXPECT_STREQ(test, name, "iommu_debug_refs_test_take");
+	snprintf(name, sizeof(name), "%ps", (void *)entries[1]);
+	KUNIT_EXPECT_STREQ(test, name, "iommu_debug_refs_test_stacks");
+}
+
+/* Reprobing refuses a device that does not exist or is not a client */
+static void iommu_debug_refs_test_reprobe(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct platform_device *pdev;
+
+	KUNIT_EXPECT_EQ(test, iommu_debug_refs_reprobe(t->iommu, t->hwdev,
+						       test->name),
+			-ENODEV);
+	pdev = platform_device_register_simple(test->name, PLATFORM_DEVID_NONE,
+					       NULL, 0);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, pdev);
+	KUNIT_EXPECT_EQ(test, iommu_debug_refs_reprobe(t->iommu, t->hwdev,
+						       dev_name(&pdev->dev)),
+			-EINVAL);
+	/* Nor the locked device or a device above it */
+	KUNIT_EXPECT_EQ(test, iommu_debug_refs_reprobe(t->iommu, &pdev->dev,
+						       dev_name(&pdev->dev)),
+			-EINVAL);
+	platform_device_unregister(pdev);
+}
+
+/* A device already deleted is not watched: nothing would let it go */
+static void iommu_debug_refs_test_deleted(struct kunit *test)
+{
+	struct iommu_device *iommu;
+	struct device *dev;
+	unsigned int before;
+
+	iommu = kunit_kzalloc(test, sizeof(*iommu), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, iommu);
+	dev = kunit_device_register(test, "iommu-refs-deleted");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	get_device(dev);
+	kunit_device_unregister(test, dev);
+	before = kref_read(&dev->kobj.kref);
+
+	iommu_debug_refs_register(iommu, dev);
+	KUNIT_EXPECT_NULL(test, iommu_debug_refs_test_get(dev));
+	KUNIT_EXPECT_EQ(test, kref_read(&dev->kobj.kref), before);
+	iommu_debug_refs_unregister(iommu);
+	put_device(dev);
+}
+
 static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_op),
 	KUNIT_CASE(iommu_debug_refs_test_other_task),
@@ -327,6 +431,9 @@ static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_abandoned),
 	KUNIT_CASE(iommu_debug_refs_test_settle),
 	KUNIT_CASE(iommu_debug_refs_test_probes),
+	KUNIT_CASE(iommu_debug_refs_test_stacks),
+	KUNIT_CASE(iommu_debug_refs_test_reprobe),
+	KUNIT_CASE(iommu_debug_refs_test_deleted),
 	{}
 };
 

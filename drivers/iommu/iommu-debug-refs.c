@@ -12,6 +12,14 @@
  * trace events, whose probes are attached only while a device is watched.
  * The probes run with preemption disabled, so everything they touch is
  * protected by a raw spinlock.
+ *
+ * A reference a callback takes and has not dropped when it returns is
+ * kept: its stack, recorded by the probe, is saved in the stack depot when
+ * the callback returns and counted per call site ("stacks" in debugfs).
+ * Which get a put undoes is not known, so a put inside the callback undoes
+ * the newest get of the same device, and a reference kept on purpose (until
+ * release_device(), or by a device link) counts as kept too: a leak is a
+ * site whose kept count grows with every bind cycle.
  */
 
 #define pr_fmt(fmt) "iommu-debug-refs: " fmt
@@ -30,13 +38,21 @@
 #include <linux/sched/task.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/spinlock.h>
+#include <linux/stackdepot.h>
+#include <linux/stacktrace.h>
 #include <linux/workqueue.h>
 #include <trace/events/device.h>
 
 #include "iommu-debug-refs.h"
 
 #define IOMMU_DEBUG_REFS_FN_LEN	96
+/* References one callback can keep with their stacks; more are counted */
+#define IOMMU_DEBUG_REFS_CALL_REFS	8
+#define IOMMU_DEBUG_REFS_STACK_DEPTH	16
+/* Call sites recorded per IOMMU device; more are counted */
+#define IOMMU_DEBUG_REFS_SITES_MAX	32
 
 static const char * const iommu_debug_refs_site_names[] = {
 	[IOMMU_DEBUG_REFS_OF_XLATE] = "of_xlate",
@@ -52,6 +68,13 @@ struct iommu_debug_refs_stats {
 	u64 error_leaks;
 	const void *fn;
 	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
+};
+
+/* References kept by the callbacks, taken at one stack */
+struct iommu_debug_refs_kept {
+	depot_stack_handle_t stack;
+	enum iommu_debug_refs_site site;
+	u64 count;
 };
 
 struct iommu_debug_refs;
@@ -82,6 +105,9 @@ struct iommu_debug_refs {
 	u64 other_taken;
 	u64 other_dropped;
 	struct iommu_debug_refs_stats site[IOMMU_DEBUG_REFS_NR_SITES];
+	unsigned int nr_kept;
+	u64 kept_unrecorded;	/* kept, stack not recorded */
+	struct iommu_debug_refs_kept kept[IOMMU_DEBUG_REFS_SITES_MAX];
 };
 
 /*
@@ -97,6 +123,18 @@ struct iommu_debug_refs_call {
 	enum iommu_debug_refs_site site;
 	unsigned long taken;
 	unsigned long dropped;
+	/*
+	 * The references taken and not dropped yet, newest last, written
+	 * only by the task itself: the watched device (compared, never
+	 * dereferenced) and the stack from the caller of get_device()
+	 */
+	unsigned int nr_refs;
+	unsigned long unrecorded;	/* taken beyond refs[], not dropped */
+	struct {
+		struct device *dev;
+		unsigned int nr_entries;
+		unsigned long entries[IOMMU_DEBUG_REFS_STACK_DEPTH];
+	} refs[IOMMU_DEBUG_REFS_CALL_REFS];
 };
 
 struct iommu_debug_refs_bus {
@@ -169,11 +207,62 @@ static void iommu_debug_refs_watch(struct iommu_debug_refs_key *key,
 }
 
 /*
+ * A reference taken on @dev by the callback @call: record the stack from
+ * @caller, the caller of get_device(), outwards.
+ */
+static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
+				      struct device *dev, unsigned long caller)
+{
+	unsigned long *entries;
+	unsigned int i, n;
+
+	unsigned long trace[IOMMU_DEBUG_REFS_STACK_DEPTH + 8];
+
+	if (call->nr_refs == IOMMU_DEBUG_REFS_CALL_REFS) {
+		call->unrecorded++;
+		return;
+	}
+	n = stack_trace_save(trace, ARRAY_SIZE(trace), 0);
+	/* Without the frames of the probe and of the trace event */
+	for (i = 0; i < n && trace[i] != caller; i++)
+		;
+	if (i == n)
+		i = 0;
+	n = min_t(unsigned int, n - i, IOMMU_DEBUG_REFS_STACK_DEPTH);
+	entries = call->refs[call->nr_refs].entries;
+	memcpy(entries, trace + i, n * sizeof(*entries));
+	call->refs[call->nr_refs].dev = dev;
+	call->refs[call->nr_refs].nr_entries = n;
+	call->nr_refs++;
+}
+
+/* A reference dropped on @dev by @call: it undoes the newest get of @dev */
+static void iommu_debug_refs_call_put(struct iommu_debug_refs_call *call,
+				      struct device *dev)
+{
+	int i;
+
+	if (call->unrecorded) {
+		call->unrecorded--;
+		return;
+	}
+	for (i = (int)call->nr_refs - 1; i >= 0; i--) {
+		if (call->refs[i].dev != dev)
+			continue;
+		memmove(&call->refs[i], &call->refs[i + 1],
+			(call->nr_refs - i - 1) * sizeof(call->refs[0]));
+		call->nr_refs--;
+		return;
+	}
+}
+
+/*
  * Account a reference taken or dropped on @dev if it is watched: to the
  * driver callback that the current task is running, if any, and to "other"
  * otherwise (another task, interrupt context, or no callback in progress).
  */
-static void iommu_debug_refs_count(struct device *dev, bool get)
+static void iommu_debug_refs_count(struct device *dev, bool get,
+				   unsigned long caller)
 {
 	struct iommu_debug_refs_call *call, *cur = NULL;
 	struct iommu_debug_refs *refs;
@@ -206,6 +295,11 @@ static void iommu_debug_refs_count(struct device *dev, bool get)
 		refs->other_dropped++;
 	}
 	raw_spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
+	/* Only this task writes its call's references */
+	if (cur && get)
+		iommu_debug_refs_call_get(cur, dev, caller);
+	else if (cur)
+		iommu_debug_refs_call_put(cur, dev);
 out:
 	rcu_read_unlock();
 }
@@ -213,13 +307,13 @@ out:
 static void iommu_debug_refs_device_get(void *data, struct device *dev,
 					unsigned long caller)
 {
-	iommu_debug_refs_count(dev, true);
+	iommu_debug_refs_count(dev, true, caller);
 }
 
 static void iommu_debug_refs_device_put(void *data, struct device *dev,
 					unsigned long caller)
 {
-	iommu_debug_refs_count(dev, false);
+	iommu_debug_refs_count(dev, false, caller);
 }
 
 /* Attach the probes, if not attached yet, for one more watched device */
@@ -332,6 +426,38 @@ iommu_debug_refs_find(const struct iommu_device *iommu,
 	return NULL;
 }
 
+/* Count the references @call kept, with their stacks saved in @stacks */
+static void iommu_debug_refs_keep(struct iommu_debug_refs_call *call,
+				  const depot_stack_handle_t *stacks)
+{
+	struct iommu_debug_refs_kept *kept;
+	struct iommu_debug_refs *refs;
+	unsigned int i, j;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	for (i = 0; i < call->nr_refs; i++) {
+		/* Still watched? The device may be gone: not dereferenced */
+		refs = iommu_debug_refs_lookup(call->refs[i].dev);
+		if (!refs)
+			continue;
+		for (j = 0; j < refs->nr_kept; j++) {
+			kept = &refs->kept[j];
+			if (kept->stack == stacks[i] && kept->site == call->site)
+				break;
+		}
+		if (j == refs->nr_kept) {
+			if (!stacks[i] || j == IOMMU_DEBUG_REFS_SITES_MAX) {
+				refs->kept_unrecorded++;
+				continue;
+			}
+			kept = &refs->kept[refs->nr_kept++];
+			kept->stack = stacks[i];
+			kept->site = call->site;
+		}
+		kept->count++;
+	}
+}
+
 /**
  * iommu_debug_refs_op_end() - Finish accounting a driver callback
  * @op: accounting state passed to iommu_debug_refs_op_begin()
@@ -348,15 +474,23 @@ void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 			     const struct fwnode_handle *fwnode, int err)
 {
 	struct iommu_debug_refs_call *call = op->call;
+	depot_stack_handle_t stacks[IOMMU_DEBUG_REFS_CALL_REFS];
 	struct iommu_debug_refs_stats *stats;
 	struct iommu_debug_refs *refs;
 	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
+	unsigned int i;
 
-	/* Named here, not under the raw spinlock */
+	/* Named and saved here, not under the raw spinlock */
 	snprintf(fn_name, sizeof(fn_name), "%ps", op->fn);
+	for (i = 0; call && i < call->nr_refs; i++)
+		stacks[i] = stack_depot_save(call->refs[i].entries,
+					     call->refs[i].nr_entries,
+					     GFP_KERNEL);
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
-	if (call)
+	if (call) {
 		list_del(&call->node);
+		iommu_debug_refs_keep(call, stacks);
+	}
 	refs = iommu_debug_refs_find(iommu, fwnode);
 	if (refs) {
 		stats = &refs->site[op->site];
@@ -365,6 +499,8 @@ void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 			stats->errors++;
 		if (err && call && call->taken > call->dropped)
 			stats->error_leaks += call->taken - call->dropped;
+		if (call)
+			refs->kept_unrecorded += call->unrecorded;
 		if (stats->fn != op->fn) {
 			stats->fn = op->fn;
 			strscpy(stats->fn_name, fn_name);
@@ -422,6 +558,105 @@ static int iommu_debug_refs_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(iommu_debug_refs);
 
+static int iommu_debug_refs_kept_cmp(const void *a, const void *b)
+{
+	const struct iommu_debug_refs_kept *ka = a, *kb = b;
+
+	if (ka->count != kb->count)
+		return ka->count < kb->count ? 1 : -1;
+	return ka->site - kb->site;
+}
+
+/* The references kept per stack, the most kept first */
+static int iommu_debug_refs_stacks_show(struct seq_file *s, void *unused)
+{
+	struct iommu_debug_refs *refs = s->private;
+	struct iommu_debug_refs_kept *kept;
+	unsigned int i, nr;
+	u64 unrecorded;
+	char *buf;
+
+	kept = kmalloc_array(IOMMU_DEBUG_REFS_SITES_MAX, sizeof(*kept),
+			     GFP_KERNEL);
+	buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!kept || !buf) {
+		kfree(kept);
+		kfree(buf);
+		return -ENOMEM;
+	}
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	nr = refs->nr_kept;
+	memcpy(kept, refs->kept, nr * sizeof(*kept));
+	unrecorded = refs->kept_unrecorded;
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+
+	sort(kept, nr, sizeof(*kept), iommu_debug_refs_kept_cmp, NULL);
+	for (i = 0; i < nr; i++) {
+		buf[0] = '\0';
+		stack_depot_snprint(kept[i].stack, buf, PAGE_SIZE, 4);
+		seq_printf(s, "%s: %llu references kept, taken at:\n%s\n",
+			   iommu_debug_refs_site_names[kept[i].site],
+			   kept[i].count, buf);
+	}
+	if (unrecorded)
+		seq_printf(s, "unrecorded: %llu references kept\n", unrecorded);
+	kfree(buf);
+	kfree(kept);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(iommu_debug_refs_stacks);
+
+/*
+ * Writing a client's name releases it from the IOMMU and probes it again:
+ * see iommu_debug_refs_reprobe(). The instance stays registered meanwhile:
+ * the device lock of the device its driver is bound to is held, and the
+ * driver unregisters it in its remove(), under that lock.
+ */
+static ssize_t iommu_debug_refs_reprobe_write(struct file *file,
+					      const char __user *ubuf,
+					      size_t count, loff_t *ppos)
+{
+	struct iommu_debug_refs *refs = file->private_data;
+	struct device *bound;
+	struct iommu_device *iommu;
+	char name[64], *p;
+	int ret;
+
+	if (*ppos || !count || count >= sizeof(name))
+		return -EINVAL;
+	if (copy_from_user(name, ubuf, count))
+		return -EFAULT;
+	name[count] = '\0';
+	p = strim(name);
+	if (!*p)
+		return -EINVAL;
+
+	/* The parent changes under the mutex; the probes take the lock */
+	mutex_lock(&iommu_debug_refs_mutex);
+	bound = get_device(refs->parent ? refs->parent : refs->hwdev);
+	mutex_unlock(&iommu_debug_refs_mutex);
+	device_lock(bound);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	iommu = refs->iommu;
+	/* Registered again meanwhile, under another device */
+	if (iommu && (refs->parent ? refs->parent : refs->hwdev) != bound)
+		iommu = ERR_PTR(-EBUSY);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	if (IS_ERR_OR_NULL(iommu))
+		ret = iommu ? PTR_ERR(iommu) : -ENODEV;
+	else
+		ret = iommu_debug_refs_reprobe(iommu, bound, p);
+	device_unlock(bound);
+	put_device(bound);
+	return ret ? ret : count;
+}
+
+static const struct file_operations iommu_debug_refs_reprobe_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = iommu_debug_refs_reprobe_write,
+};
+
 static void iommu_debug_refs_free(struct iommu_debug_refs *refs)
 {
 	debugfs_remove_recursive(refs->dir);
@@ -464,7 +699,13 @@ static int iommu_debug_refs_notify(struct notifier_block *nb,
 {
 	struct device *dev = data;
 
-	if (action == BUS_NOTIFY_DEL_DEVICE && iommu_debug_refs_watched(dev))
+	/*
+	 * Also when it is gone: an IOMMU registered on it after deletion
+	 * started (by its driver's remove()) must not pin it
+	 */
+	if ((action == BUS_NOTIFY_DEL_DEVICE ||
+	     action == BUS_NOTIFY_REMOVED_DEVICE) &&
+	    iommu_debug_refs_watched(dev))
 		iommu_debug_refs_remove(dev);
 	return NOTIFY_DONE;
 }
@@ -550,9 +791,14 @@ static struct iommu_debug_refs *iommu_debug_refs_create(struct device *hwdev)
 	root = iommu_debug_refs_root();
 	if (!IS_ERR(root)) {
 		refs->dir = debugfs_create_dir(dev_name(hwdev), root);
-		if (!IS_ERR(refs->dir))
+		if (!IS_ERR(refs->dir)) {
 			debugfs_create_file("counters", 0444, refs->dir, refs,
 					    &iommu_debug_refs_fops);
+			debugfs_create_file("stacks", 0444, refs->dir, refs,
+					    &iommu_debug_refs_stacks_fops);
+			debugfs_create_file("reprobe", 0200, refs->dir, refs,
+					    &iommu_debug_refs_reprobe_fops);
+		}
 	}
 
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
@@ -583,11 +829,18 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 		hwdev = parent;
 	if (!hwdev)
 		return;
+	/* Not added, or deleted: no notifier would drop the reference */
+	if (!device_is_registered(hwdev)) {
+		dev_info(hwdev, "IOMMU references not counted: device not registered\n");
+		return;
+	}
 	/* Before the mutex: see iommu_debug_refs_bus_mutex */
 	if (!hwdev->bus || iommu_debug_refs_watch_bus(hwdev->bus)) {
 		dev_info(hwdev, "IOMMU references not counted: no bus to watch\n");
 		return;
 	}
+	/* Without it, references are counted but their stacks are not */
+	stack_depot_init();
 	/* Also before the mutex, which device deletion takes */
 	if (iommu_debug_refs_users_get()) {
 		dev_info(hwdev, "IOMMU references not counted: no trace events\n");

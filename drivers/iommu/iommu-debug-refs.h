@@ -54,6 +54,9 @@ void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 			     const struct iommu_device *iommu,
 			     const struct fwnode_handle *fwnode, int err);
+/* In iommu.c */
+int iommu_debug_refs_reprobe(struct iommu_device *iommu, struct device *locked,
+			     const char *name);
 
 /**
  * iommu_debug_refs_fwnode() - The IOMMU firmware node of a client

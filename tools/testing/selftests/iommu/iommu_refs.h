@@ -25,6 +25,7 @@
 #define IOMMU_CLASS	"/sys/class/iommu"
 #define REFS_DIR	"/sys/kernel/debug/iommu/refs"
 #define REFS_MAX_KEYS	64
+#define REFS_MAX_STACKS	16
 /*
  * Reading it returns once deferred puts (device links released from a
  * workqueue) are done; kernels without it: they settle in REFS_SETTLE_MS.
@@ -36,9 +37,19 @@
 static int cycles = 3;
 static int timeout_ms = 10000;
 static int nr_clients;	/* -c, for the programs that create clients */
+static bool use_reprobe;	/* -r */
 
 static const char * const refs_sites[] = {
 	"of_xlate", "probe_device", "release_device",
+};
+
+/* References the callbacks kept, per stack (the "stacks" file) */
+struct refs_stack {
+	char site[16];
+	long long count;
+	char at[96];		/* the innermost frame: the caller of get_device() */
+	char in[96];		/* the frame in the callback's function, or "" */
+	char frames[1024];	/* all of them, to match stacks across readings */
 };
 
 struct refs {
@@ -47,6 +58,8 @@ struct refs {
 		char key[48];
 		char val[112];
 	} kv[REFS_MAX_KEYS];
+	int nstk;
+	struct refs_stack stk[REFS_MAX_STACKS];
 };
 
 static inline int read_link_base(const char *path, char *buf, size_t len)
@@ -139,7 +152,9 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"            swap, the console or the default route need are never taken.\n"
 		"  -n N      measured cycles after one warm-up cycle (default 3)\n"
 		"  -t MS     bound of each wait (default 10000)\n"
-		"  -c N      clients per test IOMMU instance, where a program creates them\n",
+		"  -c N      clients per test IOMMU instance, where a program creates them\n"
+		"  -r        also probe again the clients without a driver of IOMMUs that\n"
+		"            can be unbound (those that cannot always are)\n",
 		prog, err, prog);
 	exit(KSFT_FAIL);
 }
@@ -166,7 +181,7 @@ static inline void parse_args(int argc, char *argv[])
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, ":c:d:hn:t:")) != -1) {
+	while ((opt = getopt(argc, argv, ":c:d:hn:rt:")) != -1) {
 		char err[128];
 
 		switch (opt) {
@@ -183,6 +198,9 @@ static inline void parse_args(int argc, char *argv[])
 			break;
 		case 'n':
 			cycles = parse_num(argv[0], "-n", optarg, 1);
+			break;
+		case 'r':
+			use_reprobe = true;
 			break;
 		case 't':
 			timeout_ms = parse_num(argv[0], "-t", optarg, 1);
@@ -227,7 +245,91 @@ static inline const char *refs_unavailable(void)
 	return NULL;
 }
 
-/* Read the counters of IOMMU device @dev: 0, or -errno. */
+static inline const char *refs_str(const struct refs *r, const char *key)
+{
+	for (int i = 0; i < r->n; i++)
+		if (!strcmp(r->kv[i].key, key))
+			return r->kv[i].val;
+	return "";
+}
+
+/* Whether stack frame @frame ("fn+0x1/0x2 [mod]") is in function @fn */
+static inline bool refs_frame_in(const char *frame, const char *fn)
+{
+	size_t n = strcspn(fn, " ");
+
+	return n && !strncmp(frame, fn, n) && frame[n] == '+';
+}
+
+/*
+ * Read REFS_DIR/@dev/stacks, if the kernel has it, into @r: blocks of
+ * "<site>: <N> references kept, taken at:" then one frame per indented
+ * line, innermost first.
+ */
+static inline void refs_read_stacks(const char *dev, struct refs *r)
+{
+	char path[PATH_MAX], line[256], fn[64];
+	struct refs_stack *st = NULL;
+	FILE *f;
+
+	r->nstk = 0;
+	snprintf(path, sizeof(path), REFS_DIR "/%s/stacks", dev);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *frame = line + strspn(line, " \t");
+
+		frame[strcspn(frame, "\n")] = '\0';
+		if (frame == line) {
+			st = NULL;
+			if (r->nstk == REFS_MAX_STACKS)
+				continue;
+			st = &r->stk[r->nstk];
+			memset(st, 0, sizeof(*st));
+			if (sscanf(line, "%15[a-z_]: %lld references kept", st->site,
+				   &st->count) != 2) {
+				st = NULL;
+				continue;
+			}
+			snprintf(fn, sizeof(fn), "%s.fn", st->site);
+			snprintf(fn, sizeof(fn), "%s", refs_str(r, fn));
+			r->nstk++;
+			continue;
+		}
+		if (!st || !*frame)
+			continue;
+		if (!*st->at)
+			snprintf(st->at, sizeof(st->at), "%s", frame);
+		if (!*st->in && refs_frame_in(frame, fn))
+			snprintf(st->in, sizeof(st->in), "%s", frame);
+		if (strlen(st->frames) + strlen(frame) + 2 < sizeof(st->frames)) {
+			strcat(st->frames, frame);
+			strcat(st->frames, ";");
+		}
+	}
+	fclose(f);
+}
+
+/* Whether the kernel records the stacks of kept references */
+static inline bool refs_has_stacks(const char *dev)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), REFS_DIR "/%s/stacks", dev);
+	return exists(path);
+}
+
+/* Whether the kernel can probe a client of @dev again */
+static inline bool refs_has_reprobe(const char *dev)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), REFS_DIR "/%s/reprobe", dev);
+	return exists(path);
+}
+
+/* Read the counters of IOMMU device @dev, and its stacks: 0, or -errno. */
 static inline int refs_read(const char *dev, struct refs *r)
 {
 	char path[PATH_MAX], line[256];
@@ -244,15 +346,42 @@ static inline int refs_read(const char *dev, struct refs *r)
 			r->n++;
 	}
 	fclose(f);
-	return r->n ? 0 : -ENODATA;
+	if (!r->n)
+		return -ENODATA;
+	refs_read_stacks(dev, r);
+	return 0;
 }
 
-static inline const char *refs_str(const struct refs *r, const char *key)
+/*
+ * The stack of @site whose kept references grew most between @base and
+ * @now, or NULL (none grew, or the kernel has no "stacks" file). Of two
+ * that grew as much, the one with fewer references before @base: a
+ * reference kept on purpose and dropped later (by release_device()) also
+ * counts as kept, since boot.
+ */
+static inline const struct refs_stack *
+refs_top_stack(const struct refs *base, const struct refs *now, const char *site,
+	       long long *grew)
 {
-	for (int i = 0; i < r->n; i++)
-		if (!strcmp(r->kv[i].key, key))
-			return r->kv[i].val;
-	return "";
+	const struct refs_stack *top = NULL;
+
+	*grew = 0;
+	for (int i = 0; i < now->nstk; i++) {
+		const struct refs_stack *st = &now->stk[i];
+		long long d = st->count;
+
+		if (strcmp(st->site, site))
+			continue;
+		for (int j = 0; j < base->nstk; j++)
+			if (!strcmp(base->stk[j].site, site) &&
+			    !strcmp(base->stk[j].frames, st->frames))
+				d -= base->stk[j].count;
+		if (d > *grew || (d && d == *grew && st->count - d < top->count - *grew)) {
+			*grew = d;
+			top = st;
+		}
+	}
+	return top;
 }
 
 static inline long long refs_num(const struct refs *r, const char *key)
@@ -362,18 +491,42 @@ static inline int refs_check(const char *dev, const struct refs *base,
 		if (de && off < len)
 			off += snprintf(msg + off, len - off,
 					", %+.1f leaked by failed calls", (double)de / cycles);
+		if (dt > dd && off < len) {
+			long long grew;
+			const struct refs_stack *st = refs_top_stack(base, now, site, &grew);
+
+			if (st)
+				off += snprintf(msg + off, len - off,
+						", kept %+.1f per cycle taken at %s%s%s",
+						(double)grew / cycles, st->at,
+						*st->in && strcmp(st->in, st->at) ? " in " : "",
+						strcmp(st->in, st->at) ? st->in : "");
+		}
 	}
 	return 1;
 }
 
+/* Remove the spaces from @buf: one word, "fn [module]" becomes "fn[module]" */
+static inline void refs_one_word(char *buf)
+{
+	for (char *r = buf, *w = buf; ; r++) {
+		if (*r != ' ')
+			*w++ = *r;
+		if (!*r)
+			break;
+	}
+}
+
 /*
  * The site whose references grew most between @base and @now, as
- * "site:function" in @buf, or "-".
+ * "site:function" in @buf, or "-"; in @at, the innermost frame of its
+ * stack whose kept references grew most, or "-".
  */
 static inline void refs_top_site(const struct refs *base, const struct refs *now,
-				 char *buf, size_t len)
+				 char *buf, size_t len, char *at, size_t atlen)
 {
-	long long best = 0;
+	const struct refs_stack *st = NULL;
+	long long best = 0, grew;
 
 	snprintf(buf, len, "-");
 	for (int s = 0; s < 3; s++) {
@@ -387,36 +540,34 @@ static inline void refs_top_site(const struct refs *base, const struct refs *now
 			best = d;
 			snprintf(buf, len, "%s:%s", refs_sites[s],
 				 *refs_str(now, key) ? refs_str(now, key) : "-");
+			st = refs_top_stack(base, now, refs_sites[s], &grew);
 		}
 	}
-	/* One word: "fn [module]" becomes "fn[module]" */
-	for (char *r = buf, *w = buf; ; r++) {
-		if (*r != ' ')
-			*w++ = *r;
-		if (!*r)
-			break;
-	}
+	refs_one_word(buf);
+	snprintf(at, atlen, "%s", st ? st->at : "-");
+	refs_one_word(at);
 }
 
 #define KV_FMT \
-	"iommu=%s driver=%s cycles=%d refcount_before=%lld refcount_after=%lld warmup=%+lld growth_per_cycle=%s site=%s verdict=%s\n"
+	"iommu=%s driver=%s cycles=%d refcount_before=%lld refcount_after=%lld warmup=%+lld growth_per_cycle=%s site=%s at=%s verdict=%s\n"
 
 /*
  * The machine-readable summary of a result, one line:
  * "# iommu=... driver=... cycles=N refcount_before=B refcount_after=A
- *  warmup=+W growth_per_cycle=+g1,+g2,... site=... verdict=..."
+ *  warmup=+W growth_per_cycle=+g1,+g2,... site=... at=... verdict=..."
  */
 static inline void refs_print_kv(const char *iommu, const char *driver, int n,
 				 long long before, long long after, long long warmup,
 				 const long long *growth, const char *site,
-				 const char *verdict)
+				 const char *at, const char *verdict)
 {
 	char g[512] = "-";
 	size_t off = 0;
 
 	for (int i = 0; growth && i < n && off < sizeof(g) - 24; i++)
 		off += snprintf(g + off, sizeof(g) - off, "%s%+lld", i ? "," : "", growth[i]);
-	ksft_print_msg(KV_FMT, iommu, driver, n, before, after, warmup, g, site, verdict);
+	ksft_print_msg(KV_FMT, iommu, driver, n, before, after, warmup, g, site, at,
+		       verdict);
 }
 
 #endif /* __SELFTESTS_IOMMU_REFS_H */

@@ -120,7 +120,7 @@ known_iommu() {
 
 usage() {
 	echo "iommu_refs.sh: $*" >&2
-	echo "usage: iommu_refs.sh [-n cycles] [-d IOMMU|all]... [-t ms] [-c n]" \
+	echo "usage: iommu_refs.sh [-n cycles] [-d IOMMU|all]... [-t ms] [-c n] [-r]" \
 		"[snapshot [FILE] | diff A B]" >&2
 	exit $KSFT_FAIL
 }
@@ -294,6 +294,8 @@ while [[ ${1:-} == -* ]]; do
 		;;
 	-d)	[ -n "${2:-}" ] || usage "-d needs an IOMMU name or all"
 		known_iommu "$2" || usage "-d $2: no such IOMMU in /sys/class/iommu" ;;
+	# (the C programs' option: this program cycles by unbind and bind only)
+	-r)	shift; continue ;;
 	*)	usage "unknown option $1" ;;
 	esac
 	shift 2

@@ -159,12 +159,12 @@ static void test_clean(void)
 				       refs_site(&now[i], "probe_device", "calls"));
 	}
 	for (int i = 0; i < 2 && ret >= 0; i++) {
-		char site[128];
+		char site[128], at[128];
 
-		refs_top_site(&base[i], &now[i], site, sizeof(site));
+		refs_top_site(&base[i], &now[i], site, sizeof(site), at, sizeof(at));
 		refs_print_kv(insts[i], TEST_IOMMU_DRIVER_NAME, cycles,
 			      refs_num(&base[i], "refcount"), refs_num(&now[i], "refcount"),
-			      0, NULL, site,
+			      0, NULL, site, at,
 			      refs_num(&now[i], "refcount") == refs_num(&base[i], "refcount") ?
 			      "balanced" : "leak");
 	}
@@ -178,7 +178,7 @@ static void test_scenario(const struct scenario *sc)
 {
 	const char *site = refs_sites[sc->site];
 	struct refs pre[2], base[2], now[2], after;
-	char msg[1024] = "", name[64], kvsite[128];
+	char msg[1024] = "", name[64], kvsite[128], kvat[128];
 	long long growth[64] = { 0 }, prev;
 	double site_growth, err_growth;
 	int ret;
@@ -214,11 +214,11 @@ static void test_scenario(const struct scenario *sc)
 		return;
 	}
 	ksft_print_msg("%s: detected: %s\n", insts[0], msg);
-	refs_top_site(&base[0], &now[0], kvsite, sizeof(kvsite));
+	refs_top_site(&base[0], &now[0], kvsite, sizeof(kvsite), kvat, sizeof(kvat));
 	refs_print_kv(insts[0], TEST_IOMMU_DRIVER_NAME,
 		      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
 		      refs_num(&base[0], "refcount"), refs_num(&now[0], "refcount"), 0, growth,
-		      kvsite, sc->sign > 0 ? "leak" : "underflow");
+		      kvsite, kvat, sc->sign > 0 ? "leak" : "underflow");
 
 	/* At the right site */
 	site_growth = (double)(refs_net(&now[0], site) - refs_net(&base[0], site)) / cycles -
@@ -232,6 +232,32 @@ static void test_scenario(const struct scenario *sc)
 				      insts[0], site, site_growth, "leaked by failed calls",
 				      err_growth);
 		return;
+	}
+	/*
+	 * And at the right stack: the injected lookup, in the callback, at
+	 * which no reference was kept before (the lookup whose reference
+	 * release_device() drops is kept at another one)
+	 */
+	if (sc->sign > 0 && sc->site != RELEASE && !sc->error_path &&
+	    refs_has_stacks(insts[0])) {
+		const struct refs_stack *st;
+		char key[64];
+		long long grew;
+
+		st = refs_top_stack(&base[0], &now[0], site, &grew);
+		snprintf(key, sizeof(key), "%s.fn", site);
+		if (!st || !refs_frame_in(st->in, refs_str(&now[0], key)) ||
+		    st->count != grew) {
+			set_inject(insts[0], "none");
+			ksft_test_result_code(KSFT_FAIL, name,
+					      "%s: kept references not attributed to the injected lookup in %s: %s%s",
+					      insts[0], refs_str(&now[0], key),
+					      st ? "top stack at " : "no stack grew",
+					      st ? st->at : "");
+			return;
+		}
+		ksft_print_msg("%s: %s kept %+.1f per cycle taken at %s in %s\n", insts[0],
+			       site, (double)grew / cycles, st->at, st->in);
 	}
 	for (int s = 0; s < 3 && !sc->error_path; s++) {
 		double other = (double)(refs_net(&now[0], refs_sites[s]) -
@@ -266,6 +292,134 @@ static void test_scenario(const struct scenario *sc)
 		ksft_test_result_code(KSFT_FAIL, name, "%s: not restored: refcount %lld, was %lld",
 				      insts[0], ret ? -1LL : refs_num(&after, "refcount"),
 				      refs_num(&pre[0], "refcount"));
+		return;
+	}
+	if (logged_splat(name))
+		return;
+	ksft_test_result_code(KSFT_PASS, name, NULL);
+}
+
+/* Write @name to the reprobe file of @inst: 0 or -errno */
+static int write_reprobe(const char *inst, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), REFS_DIR "/%s/reprobe", inst);
+	return write_str(path, name);
+}
+
+/*
+ * Probe every client of the first instance again through the reprobe
+ * file, as the unbind/rebind test does for an IOMMU that cannot be
+ * unbound; @err names what failed.
+ */
+static int reprobe_cycle(char *err, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int ret = 0, n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices", insts[0]);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while (!ret && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		ret = write_reprobe(insts[0], de->d_name);
+		if (ret)
+			snprintf(err, len, "reprobe %s: %s", de->d_name, strerror(-ret));
+		n++;
+	}
+	closedir(d);
+	if (!ret && test_iommu_clients(insts[0]) != CLIENTS) {
+		snprintf(err, len, "%s: %d clients after reprobing %d, expected %d", insts[0],
+			 test_iommu_clients(insts[0]), n, CLIENTS);
+		ret = -ENODEV;
+	}
+	return ret;
+}
+
+/*
+ * The reprobe file: an of_xlate() leak shows in cycles that probe the
+ * clients again without unbinding the IOMMU; bad input is refused and
+ * changes nothing.
+ */
+static void test_reprobe(void)
+{
+	static const struct {
+		const char *name;
+		int err;
+	} bad[] = {
+		{ " ", -EINVAL },	/* empty, once stripped */
+		{ "no-such-device", -ENODEV },
+		{ "test-iommus:client1-0", -EINVAL },	/* the other instance's */
+		{ "test-iommus:iommu0", -EINVAL },	/* not a client */
+	};
+	const char *name = "test_iommu.reprobe";
+	struct refs base, now;
+	char msg[1024] = "";
+	long long rc;
+	int ret;
+
+	if (!refs_has_reprobe(insts[0])) {
+		ksft_test_result_code(KSFT_SKIP, name, "no %s/%s/reprobe in this kernel",
+				      REFS_DIR, insts[0]);
+		return;
+	}
+	ret = refs_read(insts[0], &base);
+	for (size_t i = 0; !ret && i < ARRAY_SIZE(bad); i++) {
+		ret = write_reprobe(insts[0], bad[i].name);
+		if (ret != bad[i].err) {
+			snprintf(msg, sizeof(msg), "reprobe \"%s\": %s, expected %s", bad[i].name,
+				 ret ? strerror(-ret) : "accepted", strerror(-bad[i].err));
+			ret = -EINVAL;
+		} else {
+			ret = 0;
+		}
+	}
+	if (!ret)
+		ret = refs_read(insts[0], &now);
+	if (!ret && (refs_num(&now, "refcount") != refs_num(&base, "refcount") ||
+		     refs_site(&now, "release_device", "calls") !=
+		     refs_site(&base, "release_device", "calls"))) {
+		snprintf(msg, sizeof(msg), "refused writes changed the counters");
+		ret = -EINVAL;
+	}
+	/* A clean cycle, then one with the leak */
+	if (!ret)
+		ret = reprobe_cycle(msg, sizeof(msg));
+	if (!ret)
+		ret = refs_read(insts[0], &base);
+	if (!ret)
+		ret = set_inject(insts[0], "xlate_leak");
+	for (int c = 0; !ret && c < cycles; c++)
+		ret = reprobe_cycle(msg, sizeof(msg));
+	/* Detected while injected: ending the injection gives them back */
+	if (!ret)
+		ret = refs_check(insts[0], &base, cycles, &now, msg, sizeof(msg));
+	if (ret <= 0) {
+		set_inject(insts[0], "none");
+		ksft_test_result_code(KSFT_FAIL, name, "%s: %s", insts[0],
+				      !ret ? "xlate_leak not detected by reprobe cycles" :
+				      *msg ? msg : strerror(-ret));
+		return;
+	}
+	ksft_print_msg("%s: detected: %s\n", insts[0], msg);
+	rc = (refs_site(&now, "of_xlate", "taken") - refs_site(&now, "of_xlate", "dropped")) -
+	     (refs_site(&base, "of_xlate", "taken") - refs_site(&base, "of_xlate", "dropped"));
+	if (rc != (long long)cycles * CLIENTS) {
+		set_inject(insts[0], "none");
+		ksft_test_result_code(KSFT_FAIL, name, "%s: of_xlate kept %lld, expected %d",
+				      insts[0], rc, cycles * CLIENTS);
+		return;
+	}
+	ret = set_inject(insts[0], "none");
+	if (!ret)
+		ret = refs_read(insts[0], &now);
+	if (ret || refs_num(&now, "refcount") != refs_num(&base, "refcount")) {
+		ksft_test_result_code(KSFT_FAIL, name, "%s: not restored", insts[0]);
 		return;
 	}
 	if (logged_splat(name))
@@ -328,13 +482,14 @@ int main(int argc, char *argv[])
 			       strerror(-ret));
 	if (ret)
 		ksft_exit_fail_msg("loading %s: %s\n", test_iommu_path, strerror(-ret));
-	ksft_set_plan(2 + ARRAY_SIZE(scenarios));
+	ksft_set_plan(3 + ARRAY_SIZE(scenarios));
 	ksft_print_msg("%s loaded (%s): instances %s and %s\n", test_iommu_path,
 		       MODULE_PARAMS, insts[0], insts[1]);
 
 	test_clean();
 	for (size_t i = 0; i < ARRAY_SIZE(scenarios); i++)
 		test_scenario(&scenarios[i]);
+	test_reprobe();
 	ret = test_iommu_unload();
 	if (ret)
 		ksft_exit_fail_msg("unloading %s: %s\n", TEST_IOMMU_MODULE,

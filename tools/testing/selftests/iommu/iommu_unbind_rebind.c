@@ -438,7 +438,8 @@ static void test_one(const struct iommu_inst *inst)
 	static struct client clients[MAX_CLIENTS];
 	int nclients, nbound = 0, nremove = 0, rebound = 0, ret, c;
 	long long growth[64] = { 0 }, warmup = 0, prev;
-	char name[NAME_MAX + 32], msg[1024], site[128] = "-", why[512] = "";
+	char name[NAME_MAX + 32], msg[1024], site[128] = "-", at[128] = "-",
+	     why[512] = "";
 	const char *verdict = "balanced";
 	struct refs pre, base, now;
 	char unbind[PATH_MAX + 16];
@@ -550,14 +551,14 @@ static void test_one(const struct iommu_inst *inst)
 			ksft_print_msg("%s: warm-up cycle: refcount %+lld (once, not a leak)\n",
 				       inst->name, warmup);
 		ret = refs_check(inst->refs_dev, &base, cycles, &now, msg, sizeof(msg));
-		refs_top_site(&base, &now, site, sizeof(site));
+		refs_top_site(&base, &now, site, sizeof(site), at, sizeof(at));
 		verdict = ret < 0 ? "error" : !ret ? "balanced" :
 			  refs_num(&now, "refcount") < refs_num(&base, "refcount") ? "underflow" :
 			  "leak";
 		refs_print_kv(inst->name, inst->drv,
 			      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
 			      refs_num(&base, "refcount"), refs_num(&now, "refcount"), warmup,
-			      growth, site, verdict);
+			      growth, site, at, verdict);
 		if (ret) {
 			ksft_test_result_code(KSFT_FAIL, name, "%s",
 					      ret < 0 ? strerror(-ret) : msg);
@@ -575,6 +576,140 @@ static void test_one(const struct iommu_inst *inst)
 	} else {
 		ksft_print_msg("iommu=%s driver=%s cycles=%d verdict=%s\n", inst->name,
 			       inst->drv, cycles, "no-counters");
+	}
+	if (kmsg_splat(msg, sizeof(msg))) {
+		ksft_test_result_code(KSFT_FAIL, name, "kernel splat during its cycles: %s", msg);
+		return;
+	}
+	ksft_test_result_code(KSFT_PASS, name, NULL);
+}
+
+/* Whether @inst can be unbound through sysfs */
+static bool inst_bindable(const struct iommu_inst *inst)
+{
+	char unbind[PATH_MAX + 16];
+
+	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
+	return inst->drv_path[0] && exists(unbind);
+}
+
+/*
+ * Whether @inst gets a "reprobe." result: a watched IOMMU that cannot be
+ * unbound, or any watched one with -r
+ */
+static bool wants_reprobe(const struct iommu_inst *inst)
+{
+	return inst->refs_dev[0] && (use_reprobe || !inst_bindable(inst));
+}
+
+/*
+ * Probe the clients of @inst that have no driver again, through
+ * REFS_DIR/<device>/reprobe (the driver's release_device(), of_xlate()
+ * and probe_device()), without unbinding anything: one warm-up cycle,
+ * then the measured ones, and the counters must return to their baseline.
+ * A client with a driver is refused by the kernel and not tried.
+ */
+static void test_reprobe_one(const struct iommu_inst *inst)
+{
+	static struct client clients[MAX_CLIENTS];
+	static bool busy[MAX_CLIENTS];
+	char name[NAME_MAX + 32], msg[1024] = "", path[PATH_MAX], site[128], at[128];
+	long long growth[64] = { 0 }, warmup = 0, prev, calls;
+	int nclients, nfree = 0, nbusy = 0, ret = 0, c;
+	struct refs base, now;
+	const char *verdict;
+
+	snprintf(name, sizeof(name), "reprobe.%s", inst->name);
+	if (!refs_has_reprobe(inst->refs_dev)) {
+		skip_one(name, inst, "no %s/%s/reprobe: a kernel older than the reprobe file",
+			 REFS_DIR, inst->refs_dev);
+		return;
+	}
+	if (!inst->test && !iommu_selected(inst->name, inst->dev_name)) {
+		skip_one(name, inst,
+			 "real IOMMU (driver %s), not cycled by default: opt in with -d %s or -d all (KSELFTEST_IOMMU_UNBIND_REBIND_ARGS)",
+			 inst->drv[0] ? inst->drv : "-", inst->name);
+		return;
+	}
+	nclients = list_clients(inst, clients, MAX_CLIENTS);
+	for (int i = 0; i < nclients; i++) {
+		nfree += !clients[i].driver[0];
+		busy[i] = false;
+	}
+	if (nclients < 0 || !nfree) {
+		skip_one(name, inst, "no client without a driver to probe again%s%s",
+			 nclients < 0 ? ": " : "", nclients < 0 ? strerror(-nclients) : "");
+		return;
+	}
+	ksft_print_msg("%s: 1 warm-up and %d measured cycle(s) of %s %d client(s) %s\n",
+		       inst->name, cycles, "probing again its", nfree, "without a driver");
+	ret = refs_read(inst->refs_dev, &base);
+	prev = refs_num(&base, "refcount");
+	for (c = 0; !ret && c <= cycles; c++) {
+		for (int i = 0; !ret && i < nclients; i++) {
+			if (clients[i].driver[0] || busy[i])
+				continue;
+			snprintf(path, sizeof(path), REFS_DIR "/%s/reprobe", inst->refs_dev);
+			ret = write_str(path, clients[i].name);
+			/* Its group is in use (a sibling's driver): left alone */
+			if (ret == -EBUSY) {
+				ksft_print_msg("%s: %s not probed again: its group is in use\n",
+					       inst->name, clients[i].name);
+				busy[i] = true;
+				nbusy++;
+				ret = 0;
+				continue;
+			}
+			if (ret) {
+				failf(msg, sizeof(msg), "reprobe %s: %s", clients[i].name,
+				      strerror(-ret));
+				continue;
+			}
+			snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices/%s", inst->name,
+				 clients[i].name);
+			if (!exists(path))
+				ret = failf(msg, sizeof(msg), "%s: not back after reprobe",
+					    clients[i].name);
+		}
+		if (!ret)
+			ret = refs_read(inst->refs_dev, c ? &now : &base);
+		if (ret)
+			break;
+		if (!c)
+			warmup = refs_num(&base, "refcount") - prev;
+		else if (c <= (int)ARRAY_SIZE(growth))
+			growth[c - 1] = refs_num(&now, "refcount") - prev;
+		prev = refs_num(c ? &now : &base, "refcount");
+	}
+	if (ret) {
+		ksft_test_result_code(KSFT_FAIL, name, "%s", *msg ? msg : strerror(-ret));
+		return;
+	}
+	if (nbusy == nfree) {
+		skip_one(name, inst, "every client without a driver is in a group in use");
+		return;
+	}
+	/* The cycles did call the driver: a probe_device() per client */
+	calls = refs_site(&now, "probe_device", "calls") -
+		refs_site(&base, "probe_device", "calls");
+	if (calls < (long long)cycles * (nfree - nbusy)) {
+		ksft_test_result_code(KSFT_FAIL, name, "%d cycle(s) of %d client(s): %lld %s",
+				      cycles, nfree - nbusy, calls, "probe_device() calls");
+		return;
+	}
+	ret = refs_check(inst->refs_dev, &base, cycles, &now, msg, sizeof(msg));
+	refs_top_site(&base, &now, site, sizeof(site), at, sizeof(at));
+	verdict = ret < 0 ? "error" : !ret ? "balanced" :
+		  refs_num(&now, "refcount") < refs_num(&base, "refcount") ? "underflow" :
+		  "leak";
+	refs_print_kv(inst->name, inst->drv[0] ? inst->drv : "-",
+		      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
+		      refs_num(&base, "refcount"), refs_num(&now, "refcount"), warmup,
+		      growth, site, at, verdict);
+	if (ret) {
+		ksft_test_result_code(KSFT_FAIL, name, "%s", ret < 0 ? strerror(-ret) : msg);
+		kmsg_splat(msg, sizeof(msg));
+		return;
 	}
 	if (kmsg_splat(msg, sizeof(msg))) {
 		ksft_test_result_code(KSFT_FAIL, name, "kernel splat during its cycles: %s", msg);
@@ -608,7 +743,7 @@ int main(int argc, char *argv[])
 	char insts_test[TEST_IOMMU_MAX][NAME_MAX + 1], why[PATH_MAX + 64];
 	const char *no_test;
 	bool loaded = false;
-	int n;
+	int n, plan;
 
 	parse_args(argc, argv);
 
@@ -656,9 +791,15 @@ int main(int argc, char *argv[])
 		ksft_exit_skip("no IOMMU in %s%s%s\n", IOMMU_CLASS, no_test ? " and " : "",
 			       no_test ?: "");
 	}
-	ksft_set_plan(n);
+	plan = n;
 	for (int i = 0; i < n; i++)
+		plan += wants_reprobe(&insts[i]);
+	ksft_set_plan(plan);
+	for (int i = 0; i < n; i++) {
 		test_one(&insts[i]);
+		if (wants_reprobe(&insts[i]))
+			test_reprobe_one(&insts[i]);
+	}
 	/* A splat logged after the last check (a deferred release) */
 	if (kmsg_splat(why, sizeof(why))) {
 		journal_restore();

@@ -128,7 +128,7 @@ for d in /sys/kernel/debug/kunit/*/; do
 	esac
 done
 
-for f in /sys/kernel/debug/iommu/refs/*/counters; do
+for f in /sys/kernel/debug/iommu/refs/*/counters /sys/kernel/debug/iommu/refs/*/stacks; do
 	[ -r "$f" ] || continue
 	echo "# iommu-qemu: $f:"
 	sed 's/^/#   /' "$f"
