@@ -76,7 +76,7 @@ export CCACHE_DEPEND=1
 
 fragment="64BIT OF IOMMU_SUPPORT DEBUG_FS"
 build() {
-	local tree=$wt o=$out/tree
+	local o=$out/tree
 
 	mkdir -p "$o"
 	# Configure only when the fragment changed: the build is incremental.
@@ -87,13 +87,13 @@ build() {
 	if [ ! -f "$o/.config" ] || ! cmp -s "$o/fragment.new" "$o/fragment" ||
 	   grep '=y$' "$o/fragment.new" | grep -qvxFf "$o/.config"; then
 		rm -f "$o/fragment"
-		make -s -C "$tree" O="$o" CC="$cc" tinyconfig >/dev/null
+		make -s -C "$wt" O="$o" CC="$cc" tinyconfig >/dev/null
 		cat "$o/fragment.new" >>"$o/.config"
 	fi
 	mv "$o/fragment.new" "$o/fragment"
 	# (the two sides have different Kconfig files)
-	make -s -C "$tree" O="$o" CC="$cc" olddefconfig >/dev/null 2>&1
-	make -s -C "$tree" O="$o" CC="$cc" -j"$(nproc)" vmlinux
+	make -s -C "$wt" O="$o" CC="$cc" olddefconfig >/dev/null 2>&1
+	make -s -C "$wt" O="$o" CC="$cc" -j"$(nproc)" vmlinux
 	for c in IOMMU_API OF_IOMMU; do
 		grep -qx "CONFIG_$c=y" "$o/.config" || { echo "size-check: CONFIG_$c is off" >&2; exit 1; }
 	done
