@@ -433,14 +433,58 @@ static int journal_inst(const struct iommu_inst *inst, const struct client *clie
 	return ret;
 }
 
+/* The per-cycle growth recorded for the key=value line */
+#define GROWTH_MAX	64
+
+/*
+ * After cycle @c (0: the warm-up) read into @base (warm-up) or @now:
+ * record the change of the reference count since @prev.
+ */
+static void record_growth(int c, const struct refs *base, const struct refs *now,
+			  long long *prev, long long *warmup, long long *growth)
+{
+	if (!c)
+		*warmup = refs_num(base, "refcount") - *prev;
+	else if (c <= GROWTH_MAX)
+		growth[c - 1] = refs_num(now, "refcount") - *prev;
+	*prev = refs_num(c ? now : base, "refcount");
+}
+
+/*
+ * The verdict of @inst's cycles from @base to @now, with its key=value
+ * line; on a leak, an underflow or an error, result @name fails and true
+ * is returned.
+ */
+static bool verdict_failed(const struct iommu_inst *inst, const char *name,
+			   const struct refs *base, struct refs *now,
+			   long long warmup, const long long *growth)
+{
+	char msg[1024], site[128], at[128];
+	const char *verdict;
+	int ret;
+
+	ret = refs_check(inst->refs_dev, base, cycles, now, msg, sizeof(msg));
+	refs_top_site(base, now, site, sizeof(site), at, sizeof(at));
+	verdict = ret < 0 ? "error" : !ret ? "balanced" :
+		  refs_num(now, "refcount") < refs_num(base, "refcount") ? "underflow" :
+		  "leak";
+	refs_print_kv(inst->name, inst->drv[0] ? inst->drv : "-",
+		      cycles < GROWTH_MAX ? cycles : GROWTH_MAX,
+		      refs_num(base, "refcount"), refs_num(now, "refcount"), warmup,
+		      growth, site, at, verdict);
+	if (!ret)
+		return false;
+	ksft_test_result_code(KSFT_FAIL, name, "%s", ret < 0 ? strerror(-ret) : msg);
+	kmsg_splat(msg, sizeof(msg));
+	return true;
+}
+
 static void test_one(const struct iommu_inst *inst)
 {
 	static struct client clients[MAX_CLIENTS];
 	int nclients, nbound = 0, nremove = 0, rebound = 0, ret, c;
-	long long growth[64] = { 0 }, warmup = 0, prev;
-	char name[NAME_MAX + 32], msg[1024], site[128] = "-", at[128] = "-",
-	     why[512] = "";
-	const char *verdict = "balanced";
+	long long growth[GROWTH_MAX] = { 0 }, warmup = 0, prev;
+	char name[NAME_MAX + 32], msg[1024], why[512] = "";
 	struct refs pre, base, now;
 	char unbind[PATH_MAX + 16];
 	bool bindable, refs;
@@ -528,11 +572,7 @@ static void test_one(const struct iommu_inst *inst)
 			ret = failf(msg, sizeof(msg), "cannot read its counters");
 			continue;
 		}
-		if (!c)
-			warmup = refs_num(&base, "refcount") - prev;
-		else if (c <= (int)ARRAY_SIZE(growth))
-			growth[c - 1] = refs_num(&now, "refcount") - prev;
-		prev = refs_num(c ? &now : &base, "refcount");
+		record_growth(c, &base, &now, &prev, &warmup, growth);
 	}
 	stop_reader(reader);
 	if (ret) {
@@ -550,21 +590,8 @@ static void test_one(const struct iommu_inst *inst)
 		if (warmup)
 			ksft_print_msg("%s: warm-up cycle: refcount %+lld (once, not a leak)\n",
 				       inst->name, warmup);
-		ret = refs_check(inst->refs_dev, &base, cycles, &now, msg, sizeof(msg));
-		refs_top_site(&base, &now, site, sizeof(site), at, sizeof(at));
-		verdict = ret < 0 ? "error" : !ret ? "balanced" :
-			  refs_num(&now, "refcount") < refs_num(&base, "refcount") ? "underflow" :
-			  "leak";
-		refs_print_kv(inst->name, inst->drv,
-			      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
-			      refs_num(&base, "refcount"), refs_num(&now, "refcount"), warmup,
-			      growth, site, at, verdict);
-		if (ret) {
-			ksft_test_result_code(KSFT_FAIL, name, "%s",
-					      ret < 0 ? strerror(-ret) : msg);
-			kmsg_splat(msg, sizeof(msg));
+		if (verdict_failed(inst, name, &base, &now, warmup, growth))
 			return;
-		}
 		ksft_print_msg("%s: balanced: refcount %lld; %s %lld calls, refs +%lld -%lld\n",
 			       inst->name, refs_num(&now, "refcount"), "probe_device",
 			       refs_site(&now, "probe_device", "calls"),
@@ -613,11 +640,10 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 {
 	static struct client clients[MAX_CLIENTS];
 	static bool busy[MAX_CLIENTS];
-	char name[NAME_MAX + 32], msg[1024] = "", path[PATH_MAX], site[128], at[128];
-	long long growth[64] = { 0 }, warmup = 0, prev, calls;
+	char name[NAME_MAX + 32], msg[1024] = "", path[PATH_MAX];
+	long long growth[GROWTH_MAX] = { 0 }, warmup = 0, prev, calls;
 	int nclients, nfree = 0, nbusy = 0, ret = 0, c;
 	struct refs base, now;
-	const char *verdict;
 
 	snprintf(name, sizeof(name), "reprobe.%s", inst->name);
 	if (!refs_has_reprobe(inst->refs_dev)) {
@@ -675,11 +701,7 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 			ret = refs_read(inst->refs_dev, c ? &now : &base);
 		if (ret)
 			break;
-		if (!c)
-			warmup = refs_num(&base, "refcount") - prev;
-		else if (c <= (int)ARRAY_SIZE(growth))
-			growth[c - 1] = refs_num(&now, "refcount") - prev;
-		prev = refs_num(c ? &now : &base, "refcount");
+		record_growth(c, &base, &now, &prev, &warmup, growth);
 	}
 	if (ret) {
 		ksft_test_result_code(KSFT_FAIL, name, "%s", *msg ? msg : strerror(-ret));
@@ -697,20 +719,8 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 				      cycles, nfree - nbusy, calls, "probe_device() calls");
 		return;
 	}
-	ret = refs_check(inst->refs_dev, &base, cycles, &now, msg, sizeof(msg));
-	refs_top_site(&base, &now, site, sizeof(site), at, sizeof(at));
-	verdict = ret < 0 ? "error" : !ret ? "balanced" :
-		  refs_num(&now, "refcount") < refs_num(&base, "refcount") ? "underflow" :
-		  "leak";
-	refs_print_kv(inst->name, inst->drv[0] ? inst->drv : "-",
-		      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
-		      refs_num(&base, "refcount"), refs_num(&now, "refcount"), warmup,
-		      growth, site, at, verdict);
-	if (ret) {
-		ksft_test_result_code(KSFT_FAIL, name, "%s", ret < 0 ? strerror(-ret) : msg);
-		kmsg_splat(msg, sizeof(msg));
+	if (verdict_failed(inst, name, &base, &now, warmup, growth))
 		return;
-	}
 	if (kmsg_splat(msg, sizeof(msg))) {
 		ksft_test_result_code(KSFT_FAIL, name, "kernel splat during its cycles: %s", msg);
 		return;
