@@ -142,6 +142,13 @@ wait $b || status=1
 } >"$LOGS/console-build-checks.log"
 grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
 grep -h '^checker: ' "$LOGS/check-checker.log" 2>/dev/null
+# The seed series' leaks, as the test driver reproduces them, per guest
+for log in "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug.log" \
+	   "$x86/ktap-virtio-debug-llvm.log" "$arm/ktap-virtio-debug.log" \
+	   "$arm/ktap-smmuv3-debug.log"; do
+	line=$(grep -ho -m1 'seed-leaks: .*' "$log" 2>/dev/null) || line="seed-leaks: no result"
+	echo "$line ($(basename "$(dirname "$log")") $(basename "$log" .log | sed 's/^ktap-//'))"
+done
 "$st" --summary
 echo "== make check: all guests, compile tests and patch checks"
 "$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary \

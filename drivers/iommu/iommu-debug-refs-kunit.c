@@ -161,6 +161,76 @@ static void iommu_debug_refs_test_unwatched(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, stats.calls, 1);
 	KUNIT_EXPECT_EQ(test, stats.taken, 0);
 	KUNIT_EXPECT_EQ(test, stats.dropped, 0);
+	/* Dropped in the call: not a companion */
+	KUNIT_EXPECT_EQ(test, refs->nr_comp, 0);
+}
+
+/*
+ * Kept on another device: a companion, held (and its gets and puts by
+ * anyone counted) until as many references are dropped
+ */
+static void iommu_debug_refs_test_companion(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_companion comp;
+	struct iommu_debug_refs_op op;
+	struct device *other;
+
+	other = kunit_device_register(test, "iommu-debug-refs-companion");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, other);
+
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_PROBE_DEVICE,
+				  iommu_debug_refs_test_companion);
+	get_device(other);
+	get_device(other);
+	put_device(other);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+
+	KUNIT_ASSERT_EQ(test, refs->nr_comp, 1);
+	comp = refs->comp[0];
+	/* Named "<test>.<name>", within the length kept */
+	KUNIT_EXPECT_EQ(test, strncmp(comp.name, dev_name(other),
+				      sizeof(comp.name) - 1), 0);
+	KUNIT_EXPECT_PTR_EQ(test, comp.dev, other);
+	KUNIT_EXPECT_EQ(test, comp.kept, 1);
+	KUNIT_EXPECT_GT(test, atomic_read(&iommu_debug_refs_comps_held), 0);
+	KUNIT_EXPECT_EQ(test, refs->nr_kept, 1);
+	KUNIT_EXPECT_EQ(test, refs->kept[0].comp, 0);
+	KUNIT_EXPECT_EQ(test, refs->kept[0].site,
+			IOMMU_DEBUG_REFS_PROBE_DEVICE);
+
+	/* Outside a callback, while held: taken and dropped */
+	get_device(other);
+	put_device(other);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].taken, 1);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].dropped, 1);
+	KUNIT_EXPECT_PTR_EQ(test, refs->comp[0].dev, other);
+
+	/* Dropped by another callback: no longer held, nor watched */
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_RELEASE_DEVICE,
+				  iommu_debug_refs_test_companion);
+	put_device(other);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].dropped, 2);
+	KUNIT_EXPECT_NULL(test, refs->comp[0].dev);
+
+	/* Not held: not counted */
+	get_device(other);
+	put_device(other);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].taken, 1);
+
+	/* Kept again: the same entry */
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_PROBE_DEVICE,
+				  iommu_debug_refs_test_companion);
+	get_device(other);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+	KUNIT_EXPECT_EQ(test, refs->nr_comp, 1);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].kept, 2);
+	KUNIT_EXPECT_EQ(test, refs->nr_kept, 2);
+	KUNIT_EXPECT_EQ(test, refs->kept[1].comp, 0);
+	put_device(other);
+	KUNIT_EXPECT_NULL(test, refs->comp[0].dev);
 }
 
 /* Errors count; a call for an unknown instance counts nowhere */
@@ -297,6 +367,49 @@ static void iommu_debug_refs_test_abandoned(struct kunit *test)
 	put_task_struct(task);
 }
 
+/*
+ * The driver's probe() and remove() as callbacks: one each, even when the
+ * driver core notifies binding twice; companions kept in one, dropped in
+ * the other
+ */
+static void iommu_debug_refs_test_driver_op(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_stats stats;
+	struct device *other;
+
+	other = kunit_device_register(test, "iommu-debug-refs-drv");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, other);
+
+	iommu_debug_refs_driver_begin(t->hwdev, IOMMU_DEBUG_REFS_DRIVER_PROBE);
+	iommu_debug_refs_driver_begin(t->hwdev, IOMMU_DEBUG_REFS_DRIVER_PROBE);
+	get_device(t->hwdev);
+	get_device(other);
+	iommu_debug_refs_driver_end(t->hwdev, 0);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(current));
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_DRIVER_PROBE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 1);
+	KUNIT_EXPECT_EQ(test, stats.taken, 1);
+	KUNIT_ASSERT_EQ(test, refs->nr_comp, 1);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].kept, 1);
+	KUNIT_EXPECT_PTR_EQ(test, refs->comp[0].dev, other);
+
+	/* Not a watched device: no callback */
+	iommu_debug_refs_driver_begin(other, IOMMU_DEBUG_REFS_DRIVER_REMOVE);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(current));
+
+	iommu_debug_refs_driver_begin(t->hwdev, IOMMU_DEBUG_REFS_DRIVER_REMOVE);
+	put_device(other);
+	put_device(t->hwdev);
+	iommu_debug_refs_driver_end(t->hwdev, 0);
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_DRIVER_REMOVE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 1);
+	KUNIT_EXPECT_EQ(test, stats.dropped, 1);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].dropped, 1);
+	KUNIT_EXPECT_NULL(test, refs->comp[0].dev);
+}
+
 /* Reading "settle" waits for pending device link removals and says so */
 static void iommu_debug_refs_test_settle(struct kunit *test)
 {
@@ -425,10 +538,12 @@ static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_op),
 	KUNIT_CASE(iommu_debug_refs_test_other_task),
 	KUNIT_CASE(iommu_debug_refs_test_unwatched),
+	KUNIT_CASE(iommu_debug_refs_test_companion),
 	KUNIT_CASE(iommu_debug_refs_test_errors),
 	KUNIT_CASE(iommu_debug_refs_test_rebind),
 	KUNIT_CASE(iommu_debug_refs_test_delete),
 	KUNIT_CASE(iommu_debug_refs_test_abandoned),
+	KUNIT_CASE(iommu_debug_refs_test_driver_op),
 	KUNIT_CASE(iommu_debug_refs_test_settle),
 	KUNIT_CASE(iommu_debug_refs_test_probes),
 	KUNIT_CASE(iommu_debug_refs_test_stacks),

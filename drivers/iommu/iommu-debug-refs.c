@@ -20,6 +20,19 @@
  * the newest get of the same device, and a reference kept on purpose (until
  * release_device(), or by a device link) counts as kept too: a leak is a
  * site whose kept count grows with every bind cycle.
+ *
+ * A reference a callback keeps on another device than the IOMMU's own (a
+ * "companion", such as a memory controller the driver looks up) is counted
+ * for that device by name, and the device is watched, for gets and puts by
+ * anyone, until as many references were dropped as were kept and taken:
+ * a companion whose held count grows with every cycle is leaked. IOMMU
+ * clients (devices with dev->iommu), and the references the driver core's
+ * lists take on a device registered in a callback, are not companions. The
+ * IOMMU driver's own probe() and remove() are watched as callbacks too,
+ * while the driver binds to and unbinds from a device whose IOMMU was
+ * registered before.
+ * While no callback is in progress, the probes look no further than the
+ * hash of watched devices and, under RCU, the companions held.
  */
 
 #define pr_fmt(fmt) "iommu-debug-refs: " fmt
@@ -32,6 +45,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/platform_device.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
@@ -42,6 +56,7 @@
 #include <linux/spinlock.h>
 #include <linux/stackdepot.h>
 #include <linux/stacktrace.h>
+#include <linux/string.h>
 #include <linux/workqueue.h>
 #include <trace/events/device.h>
 
@@ -49,15 +64,20 @@
 
 #define IOMMU_DEBUG_REFS_FN_LEN	96
 /* References one callback can keep with their stacks; more are counted */
-#define IOMMU_DEBUG_REFS_CALL_REFS	8
+#define IOMMU_DEBUG_REFS_CALL_REFS	16
 #define IOMMU_DEBUG_REFS_STACK_DEPTH	16
 /* Call sites recorded per IOMMU device; more are counted */
-#define IOMMU_DEBUG_REFS_SITES_MAX	32
+#define IOMMU_DEBUG_REFS_SITES_MAX	64
+/* Companion devices counted per IOMMU device; more are counted together */
+#define IOMMU_DEBUG_REFS_COMPANIONS	16
+#define IOMMU_DEBUG_REFS_NAME_LEN	64
 
 static const char * const iommu_debug_refs_site_names[] = {
 	[IOMMU_DEBUG_REFS_OF_XLATE] = "of_xlate",
 	[IOMMU_DEBUG_REFS_PROBE_DEVICE] = "probe_device",
 	[IOMMU_DEBUG_REFS_RELEASE_DEVICE] = "release_device",
+	[IOMMU_DEBUG_REFS_DRIVER_PROBE] = "driver_probe",
+	[IOMMU_DEBUG_REFS_DRIVER_REMOVE] = "driver_remove",
 };
 
 struct iommu_debug_refs_stats {
@@ -74,7 +94,22 @@ struct iommu_debug_refs_stats {
 struct iommu_debug_refs_kept {
 	depot_stack_handle_t stack;
 	enum iommu_debug_refs_site site;
+	int comp;		/* on companion comp[@comp], or -1 */
 	u64 count;
+};
+
+/*
+ * Another device a callback kept references on. Held references: kept
+ * plus taken minus dropped; while there are, gets and puts on @dev by
+ * anyone are counted (taken outside callbacks, dropped unless a get of the
+ * same callback is undone).
+ */
+struct iommu_debug_refs_companion {
+	char name[IOMMU_DEBUG_REFS_NAME_LEN];
+	struct device *dev;	/* while held: compared, never dereferenced */
+	u64 kept;
+	u64 taken;
+	u64 dropped;
 };
 
 struct iommu_debug_refs;
@@ -108,6 +143,9 @@ struct iommu_debug_refs {
 	unsigned int nr_kept;
 	u64 kept_unrecorded;	/* kept, stack not recorded */
 	struct iommu_debug_refs_kept kept[IOMMU_DEBUG_REFS_SITES_MAX];
+	unsigned int nr_comp;
+	u64 comp_unrecorded;	/* kept on companions beyond comp[] */
+	struct iommu_debug_refs_companion comp[IOMMU_DEBUG_REFS_COMPANIONS];
 };
 
 /*
@@ -118,23 +156,35 @@ struct iommu_debug_refs {
  * freed by the next iommu_debug_refs_op_begin().
  */
 struct iommu_debug_refs_call {
-	struct list_head node;
+	struct list_head node;		/* read under RCU by the probes */
+	struct rcu_head rcu;
 	struct task_struct *task;	/* holds a reference */
 	enum iommu_debug_refs_site site;
 	unsigned long taken;
 	unsigned long dropped;
 	/*
 	 * The references taken and not dropped yet, newest last, written
-	 * only by the task itself: the watched device (compared, never
-	 * dereferenced) and the stack from the caller of get_device()
+	 * only by the task itself: the device (compared, never dereferenced),
+	 * its name when it is not watched, and the stack from the caller of
+	 * get_device()
 	 */
 	unsigned int nr_refs;
-	unsigned long unrecorded;	/* taken beyond refs[], not dropped */
+	/* taken on watched devices and companions beyond refs[], not dropped */
+	unsigned long unrecorded;
 	struct {
 		struct device *dev;
+		char name[IOMMU_DEBUG_REFS_NAME_LEN];
 		unsigned int nr_entries;
 		unsigned long entries[IOMMU_DEBUG_REFS_STACK_DEPTH];
 	} refs[IOMMU_DEBUG_REFS_CALL_REFS];
+};
+
+/* The IOMMU driver binding to or unbinding from a watched device */
+struct iommu_debug_refs_driver_op {
+	struct list_head node;
+	struct device *dev;		/* compared, never dereferenced */
+	struct task_struct *task;	/* holds a reference */
+	struct iommu_debug_refs_op op;
 };
 
 struct iommu_debug_refs_bus {
@@ -161,6 +211,15 @@ static LIST_HEAD(iommu_debug_refs_calls);
 static LIST_HEAD(iommu_debug_refs_buses);
 static DEFINE_HASHTABLE(iommu_debug_refs_devs, 4);
 static struct dentry *iommu_debug_refs_dir;
+/* Under iommu_debug_refs_mutex */
+static LIST_HEAD(iommu_debug_refs_driver_ops);
+/*
+ * Callbacks in progress, and companions held: while both are zero, a get
+ * or put on a device that is not in iommu_debug_refs_devs is not looked
+ * at; while only companions are held, it is compared with them under RCU.
+ */
+static atomic_t iommu_debug_refs_calls_nr = ATOMIC_INIT(0);
+static atomic_t iommu_debug_refs_comps_held = ATOMIC_INIT(0);
 
 /*
  * The trace event probes are attached while iommu_debug_refs_users is not
@@ -208,18 +267,23 @@ static void iommu_debug_refs_watch(struct iommu_debug_refs_key *key,
 
 /*
  * A reference taken on @dev by the callback @call: record the stack from
- * @caller, the caller of get_device(), outwards.
+ * @caller, the caller of get_device(), outwards, and the name of @dev when
+ * it is not @watched (a companion, if the callback keeps it). Beyond
+ * refs[], only references on @tracked devices (watched, or companions
+ * held) are counted.
  */
 static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
-				      struct device *dev, unsigned long caller)
+				      struct device *dev, bool watched,
+				      bool tracked, unsigned long caller)
 {
+	unsigned long trace[IOMMU_DEBUG_REFS_STACK_DEPTH + 8];
 	unsigned long *entries;
 	unsigned int i, n;
-
-	unsigned long trace[IOMMU_DEBUG_REFS_STACK_DEPTH + 8];
+	const char *name;
 
 	if (call->nr_refs == IOMMU_DEBUG_REFS_CALL_REFS) {
-		call->unrecorded++;
+		if (tracked)
+			call->unrecorded++;
 		return;
 	}
 	n = stack_trace_save(trace, ARRAY_SIZE(trace), 0);
@@ -233,73 +297,166 @@ static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 	memcpy(entries, trace + i, n * sizeof(*entries));
 	call->refs[call->nr_refs].dev = dev;
 	call->refs[call->nr_refs].nr_entries = n;
+	/* Valid: the caller of get_device() holds a reference */
+	name = watched ? NULL : dev_name(dev);
+	strscpy(call->refs[call->nr_refs].name, name ? name : "");
 	call->nr_refs++;
 }
 
-/* A reference dropped on @dev by @call: it undoes the newest get of @dev */
-static void iommu_debug_refs_call_put(struct iommu_debug_refs_call *call,
-				      struct device *dev)
+/*
+ * A reference dropped on @dev by @call: it undoes the newest get of @dev
+ * by @call, or on a @tracked device one of those beyond refs[]. Returns
+ * whether there was one.
+ */
+static bool iommu_debug_refs_call_put(struct iommu_debug_refs_call *call,
+				      struct device *dev, bool tracked)
 {
 	int i;
 
-	if (call->unrecorded) {
-		call->unrecorded--;
-		return;
-	}
 	for (i = (int)call->nr_refs - 1; i >= 0; i--) {
 		if (call->refs[i].dev != dev)
 			continue;
 		memmove(&call->refs[i], &call->refs[i + 1],
 			(call->nr_refs - i - 1) * sizeof(call->refs[0]));
 		call->nr_refs--;
-		return;
+		return true;
+	}
+	if (tracked && call->unrecorded) {
+		call->unrecorded--;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the current task runs a callback, without the lock: under RCU,
+ * which protects the list of callbacks in progress
+ */
+static bool iommu_debug_refs_in_call(void)
+{
+	struct iommu_debug_refs_call *call;
+
+	/* Acquire: the companions of a callback that ended are seen */
+	if (!in_task() || !atomic_read_acquire(&iommu_debug_refs_calls_nr))
+		return false;
+	list_for_each_entry_rcu(call, &iommu_debug_refs_calls, node)
+		if (call->task == current)
+			return true;
+	return false;
+}
+
+/* The callback the current task is running, or NULL */
+static struct iommu_debug_refs_call *iommu_debug_refs_current(void)
+{
+	struct iommu_debug_refs_call *call;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	if (!in_task())
+		return NULL;
+	/* Newest first: a nested callback wins */
+	list_for_each_entry(call, &iommu_debug_refs_calls, node)
+		if (call->task == current)
+			return call;
+	return NULL;
+}
+
+/* The companion entry that holds references on @dev, or NULL */
+static struct iommu_debug_refs_companion *
+iommu_debug_refs_companion_of(struct device *dev)
+{
+	struct iommu_debug_refs *refs;
+	unsigned int i;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	list_for_each_entry(refs, &iommu_debug_refs_list, node)
+		for (i = 0; i < refs->nr_comp; i++)
+			if (refs->comp[i].dev == dev)
+				return &refs->comp[i];
+	return NULL;
+}
+
+/*
+ * Whether @dev may be a companion held, without the lock: under RCU, which
+ * protects the list; an entry that starts being held meanwhile is missed.
+ */
+static bool iommu_debug_refs_companion_held(struct device *dev)
+{
+	struct iommu_debug_refs *refs;
+	unsigned int i, nr;
+
+	if (!atomic_read(&iommu_debug_refs_comps_held))
+		return false;
+	list_for_each_entry_rcu(refs, &iommu_debug_refs_list, node) {
+		nr = READ_ONCE(refs->nr_comp);
+		for (i = 0; i < nr; i++)
+			if (READ_ONCE(refs->comp[i].dev) == dev)
+				return true;
+	}
+	return false;
+}
+
+/* Stop watching @comp once the references it held are all dropped */
+static void iommu_debug_refs_companion_settle(struct iommu_debug_refs_companion *comp)
+{
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	if (comp->dev && comp->kept + comp->taken <= comp->dropped) {
+		WRITE_ONCE(comp->dev, NULL);
+		atomic_dec(&iommu_debug_refs_comps_held);
 	}
 }
 
 /*
- * Account a reference taken or dropped on @dev if it is watched: to the
- * driver callback that the current task is running, if any, and to "other"
- * otherwise (another task, interrupt context, or no callback in progress).
+ * Account a reference taken or dropped on @dev: on a watched device, to
+ * the driver callback that the current task is running, if any, and to
+ * "other" otherwise (another task, interrupt context, or no callback in
+ * progress); on a companion held, as taken or dropped; and, on any device
+ * but an IOMMU client, in the record of the current task's callback.
  */
 static void iommu_debug_refs_count(struct device *dev, bool get,
 				   unsigned long caller)
 {
-	struct iommu_debug_refs_call *call, *cur = NULL;
+	struct iommu_debug_refs_companion *comp = NULL;
+	struct iommu_debug_refs_call *cur;
 	struct iommu_debug_refs *refs;
 	unsigned long flags;
+	bool undone = false;
 
 	rcu_read_lock();
 	refs = iommu_debug_refs_lookup(dev);
-	if (!refs)
+	if (!refs && !iommu_debug_refs_in_call() &&
+	    !iommu_debug_refs_companion_held(dev))
 		goto out;
 
 	raw_spin_lock_irqsave(&iommu_debug_refs_lock, flags);
-	if (in_task()) {
-		/* Newest first: a nested callback wins */
-		list_for_each_entry(call, &iommu_debug_refs_calls, node) {
-			if (call->task == current) {
-				cur = call;
-				break;
-			}
-		}
-	}
-	if (cur && get) {
+	cur = iommu_debug_refs_current();
+	if (!refs)
+		comp = iommu_debug_refs_companion_of(dev);
+	if (cur && !get)
+		undone = iommu_debug_refs_call_put(cur, dev, refs || comp);
+	if (refs && cur && get) {
 		refs->site[cur->site].taken++;
 		cur->taken++;
-	} else if (cur) {
+	} else if (refs && cur) {
 		refs->site[cur->site].dropped++;
 		cur->dropped++;
-	} else if (get) {
+	} else if (refs && get) {
 		refs->other_taken++;
-	} else {
+	} else if (refs) {
 		refs->other_dropped++;
+	} else if (comp && get && !cur) {
+		comp->taken++;
+	} else if (comp && !get && !undone) {
+		comp->dropped++;
+		iommu_debug_refs_companion_settle(comp);
 	}
 	raw_spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
-	/* Only this task writes its call's references */
-	if (cur && get)
-		iommu_debug_refs_call_get(cur, dev, caller);
-	else if (cur)
-		iommu_debug_refs_call_put(cur, dev);
+	/*
+	 * Only this task writes its call's references. The device is alive:
+	 * the caller of get_device() holds a reference. IOMMU clients are not
+	 * companions.
+	 */
+	if (cur && get && (refs || comp || !dev->iommu))
+		iommu_debug_refs_call_get(cur, dev, refs, refs || comp, caller);
 out:
 	rcu_read_unlock();
 }
@@ -361,28 +518,37 @@ static void iommu_debug_refs_users_put(void)
 		schedule_work(&iommu_debug_refs_probes_off_work);
 }
 
-static void iommu_debug_refs_call_free(struct iommu_debug_refs_call *call)
+static void iommu_debug_refs_call_free_rcu(struct rcu_head *head)
 {
+	struct iommu_debug_refs_call *call =
+		container_of(head, struct iommu_debug_refs_call, rcu);
+
 	put_task_struct(call->task);
 	kfree(call);
 }
 
+/* After a grace period: the probes look for their task's call under RCU */
+static void iommu_debug_refs_call_free(struct iommu_debug_refs_call *call)
+{
+	call_rcu(&call->rcu, iommu_debug_refs_call_free_rcu);
+}
+
 /**
  * iommu_debug_refs_op_begin() - Start accounting a driver callback
- * @op: accounting state, on the caller's stack
+ * @op: accounting state, kept by the caller until the callback returns
  * @site: which callback is about to be called
  * @fn: the driver function about to be called
  *
  * From now until iommu_debug_refs_op_end(), references the current task
- * takes or drops on any watched IOMMU device count for @site. Must be
- * called where the caller may sleep. Without memory, the call is counted
- * but its references count as "other".
+ * takes or drops on any watched IOMMU device count for @site, and those it
+ * keeps on other devices count as companions. Must be called where the
+ * caller may sleep. Without memory, the call is counted but its references
+ * count as "other".
  */
 void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 			       enum iommu_debug_refs_site site, const void *fn)
 {
 	struct iommu_debug_refs_call *call, *tmp;
-	LIST_HEAD(dead);
 
 	op->site = site;
 	op->fn = fn;
@@ -394,19 +560,21 @@ void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	/* Callbacks whose task exited without returning (an oops) */
-	list_for_each_entry_safe(call, tmp, &iommu_debug_refs_calls, node)
-		if (READ_ONCE(call->task->exit_state))
-			list_move(&call->node, &dead);
-	if (op->call)
-		list_add(&op->call->node, &iommu_debug_refs_calls);
-	raw_spin_unlock_irq(&iommu_debug_refs_lock);
-
-	list_for_each_entry_safe(call, tmp, &dead, node) {
+	list_for_each_entry_safe(call, tmp, &iommu_debug_refs_calls, node) {
+		if (!READ_ONCE(call->task->exit_state))
+			continue;
+		list_del_rcu(&call->node);
+		atomic_dec(&iommu_debug_refs_calls_nr);
 		pr_warn("%s callback of task %d did not return\n",
 			iommu_debug_refs_site_names[call->site],
 			task_pid_nr(call->task));
 		iommu_debug_refs_call_free(call);
 	}
+	if (op->call) {
+		atomic_inc(&iommu_debug_refs_calls_nr);
+		list_add_rcu(&op->call->node, &iommu_debug_refs_calls);
+	}
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 }
 
 static struct iommu_debug_refs *
@@ -426,23 +594,131 @@ iommu_debug_refs_find(const struct iommu_device *iommu,
 	return NULL;
 }
 
-/* Count the references @call kept, with their stacks saved in @stacks */
+/*
+ * Give entry @i of @refs, which holds nothing, to the device named @name:
+ * what was counted for the previous one goes.
+ */
+static void iommu_debug_refs_companion_reuse(struct iommu_debug_refs *refs,
+					     unsigned int i, const char *name)
+{
+	struct iommu_debug_refs_companion *comp = &refs->comp[i];
+	unsigned int j, n = 0;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	for (j = 0; j < refs->nr_kept; j++)
+		if (refs->kept[j].comp != i)
+			refs->kept[n++] = refs->kept[j];
+	refs->nr_kept = n;
+	comp->kept = 0;
+	comp->taken = 0;
+	comp->dropped = 0;
+	strscpy(comp->name, name);
+}
+
+/*
+ * A reference on @dev, named @name, kept by a callback for *@refsp: count
+ * it for its companion entry, which watches @dev from now on. That is the
+ * entry that holds @dev already, for any instance (*@refsp becomes that
+ * one), else the entry of @name, a new one, or, when all are in use, one
+ * that holds nothing any more. Returns the entry's index, or -1 when there
+ * is none.
+ */
+static int iommu_debug_refs_companion_keep(struct iommu_debug_refs **refsp,
+					   struct device *dev,
+					   const char *name)
+{
+	struct iommu_debug_refs_companion *comp;
+	struct iommu_debug_refs *refs;
+	unsigned int i;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	list_for_each_entry(refs, &iommu_debug_refs_list, node) {
+		for (i = 0; i < refs->nr_comp; i++) {
+			if (refs->comp[i].dev == dev) {
+				*refsp = refs;
+				goto found;
+			}
+		}
+	}
+	refs = *refsp;
+	for (i = 0; i < refs->nr_comp; i++)
+		if (!refs->comp[i].dev && !strcmp(refs->comp[i].name, name))
+			goto found;
+	if (refs->nr_comp < IOMMU_DEBUG_REFS_COMPANIONS) {
+		i = refs->nr_comp;
+		strscpy(refs->comp[i].name, name);
+		WRITE_ONCE(refs->nr_comp, i + 1);
+		goto found;
+	}
+	for (i = 0; i < refs->nr_comp; i++)
+		if (!refs->comp[i].dev)
+			break;
+	if (i == refs->nr_comp)
+		return -1;
+	iommu_debug_refs_companion_reuse(refs, i, name);
+found:
+	comp = &refs->comp[i];
+	comp->kept++;
+	if (!comp->dev) {
+		atomic_inc(&iommu_debug_refs_comps_held);
+		WRITE_ONCE(comp->dev, dev);
+	}
+	return i;
+}
+
+/* Stop watching the companions of @refs */
+static void iommu_debug_refs_companions_drop(struct iommu_debug_refs *refs)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	for (i = 0; i < refs->nr_comp; i++) {
+		if (refs->comp[i].dev) {
+			WRITE_ONCE(refs->comp[i].dev, NULL);
+			atomic_dec(&iommu_debug_refs_comps_held);
+		}
+	}
+}
+
+/*
+ * Count the references @call kept, with their stacks saved in @stacks: for
+ * the watched device they were taken on, or, on any other device, as a
+ * companion of @op_refs (the instance the callback was for, or NULL),
+ * unless @skip says a driver core list took it.
+ */
 static void iommu_debug_refs_keep(struct iommu_debug_refs_call *call,
-				  const depot_stack_handle_t *stacks)
+				  struct iommu_debug_refs *op_refs,
+				  const depot_stack_handle_t *stacks,
+				  const bool *skip)
 {
 	struct iommu_debug_refs_kept *kept;
 	struct iommu_debug_refs *refs;
 	unsigned int i, j;
+	int comp;
 
 	lockdep_assert_held(&iommu_debug_refs_lock);
 	for (i = 0; i < call->nr_refs; i++) {
 		/* Still watched? The device may be gone: not dereferenced */
 		refs = iommu_debug_refs_lookup(call->refs[i].dev);
+		comp = -1;
+		if (!refs && op_refs && call->refs[i].name[0]) {
+			if (skip[i])
+				continue;
+			refs = op_refs;
+			comp = iommu_debug_refs_companion_keep(&refs,
+							       call->refs[i].dev,
+							       call->refs[i].name);
+			if (comp < 0) {
+				refs->comp_unrecorded++;
+				continue;
+			}
+		}
 		if (!refs)
 			continue;
 		for (j = 0; j < refs->nr_kept; j++) {
 			kept = &refs->kept[j];
-			if (kept->stack == stacks[i] && kept->site == call->site)
+			if (kept->stack == stacks[i] &&
+			    kept->site == call->site && kept->comp == comp)
 				break;
 		}
 		if (j == refs->nr_kept) {
@@ -453,28 +729,39 @@ static void iommu_debug_refs_keep(struct iommu_debug_refs_call *call,
 			kept = &refs->kept[refs->nr_kept++];
 			kept->stack = stacks[i];
 			kept->site = call->site;
+			kept->comp = comp;
 		}
 		kept->count++;
 	}
 }
 
-/**
- * iommu_debug_refs_op_end() - Finish accounting a driver callback
- * @op: accounting state passed to iommu_debug_refs_op_begin()
- * @iommu: the IOMMU instance the callback was for, or NULL if unknown
- * @fwnode: firmware node of that instance, used when @iommu is NULL
- * @err: the callback's error code, 0 on success
- *
- * Counts the call, and the error if any, for the instance. A failed call
- * that took more references than it dropped leaked them: they count as
- * error leaks.
+/*
+ * Whether @ip, the caller of a get_device() whose reference a callback
+ * kept, is a driver core list's get: the references the device's own
+ * registration takes (klist_children_get(), klist_class_dev_get(),
+ * klist_devices_get()), as for a device a callback registers. Without
+ * KALLSYMS, never.
  */
-void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
-			     const struct iommu_device *iommu,
-			     const struct fwnode_handle *fwnode, int err)
+static bool iommu_debug_refs_by_klist(unsigned long ip)
+{
+	char sym[KSYM_SYMBOL_LEN];
+
+	sprint_symbol_no_offset(sym, ip);
+	return str_has_prefix(sym, "klist_");
+}
+
+/*
+ * Finish @op for the instance registered as @iommu, or with @fwnode, or on
+ * the watched device @hwdev: see iommu_debug_refs_op_end().
+ */
+static void iommu_debug_refs_finish(struct iommu_debug_refs_op *op,
+				    const struct iommu_device *iommu,
+				    const struct fwnode_handle *fwnode,
+				    struct device *hwdev, int err)
 {
 	struct iommu_debug_refs_call *call = op->call;
 	depot_stack_handle_t stacks[IOMMU_DEBUG_REFS_CALL_REFS];
+	bool skip[IOMMU_DEBUG_REFS_CALL_REFS];
 	struct iommu_debug_refs_stats *stats;
 	struct iommu_debug_refs *refs;
 	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
@@ -482,22 +769,36 @@ void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 
 	/* Named and saved here, not under the raw spinlock */
 	snprintf(fn_name, sizeof(fn_name), "%ps", op->fn);
-	for (i = 0; call && i < call->nr_refs; i++)
+	for (i = 0; call && i < call->nr_refs; i++) {
 		stacks[i] = stack_depot_save(call->refs[i].entries,
 					     call->refs[i].nr_entries,
 					     GFP_KERNEL);
-	raw_spin_lock_irq(&iommu_debug_refs_lock);
-	if (call) {
-		list_del(&call->node);
-		iommu_debug_refs_keep(call, stacks);
+		skip[i] = call->refs[i].name[0] &&
+			  iommu_debug_refs_by_klist(call->refs[i].entries[0]);
 	}
-	refs = iommu_debug_refs_find(iommu, fwnode);
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	if (hwdev) {
+		refs = iommu_debug_refs_lookup(hwdev);
+		if (refs && refs->hwdev != hwdev)
+			refs = NULL;
+	} else {
+		refs = iommu_debug_refs_find(iommu, fwnode);
+	}
+	if (call) {
+		list_del_rcu(&call->node);
+		iommu_debug_refs_keep(call, refs, stacks, skip);
+		/* Companions held before the count of callbacks drops */
+		smp_mb__before_atomic();
+		atomic_dec(&iommu_debug_refs_calls_nr);
+	}
 	if (refs) {
 		stats = &refs->site[op->site];
 		stats->calls++;
 		if (err)
 			stats->errors++;
-		if (err && call && call->taken > call->dropped)
+		/* (a failed probe()'s devres is released after it ends) */
+		if (err && call && call->taken > call->dropped &&
+		    op->site != IOMMU_DEBUG_REFS_DRIVER_PROBE)
 			stats->error_leaks += call->taken - call->dropped;
 		if (call)
 			refs->kept_unrecorded += call->unrecorded;
@@ -509,6 +810,25 @@ void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	if (call)
 		iommu_debug_refs_call_free(call);
+}
+
+/**
+ * iommu_debug_refs_op_end() - Finish accounting a driver callback
+ * @op: accounting state passed to iommu_debug_refs_op_begin()
+ * @iommu: the IOMMU instance the callback was for, or NULL if unknown
+ * @fwnode: firmware node of that instance, used when @iommu is NULL
+ * @err: the callback's error code, 0 on success
+ *
+ * Counts the call, and the error if any, for the instance. A failed call
+ * that took more references than it dropped leaked them: they count as
+ * error leaks. References the call kept on devices other than the
+ * instance's own and its clients count for the instance as companions.
+ */
+void iommu_debug_refs_op_end(struct iommu_debug_refs_op *op,
+			     const struct iommu_device *iommu,
+			     const struct fwnode_handle *fwnode, int err)
+{
+	iommu_debug_refs_finish(op, iommu, fwnode, NULL, err);
 }
 
 static int iommu_debug_refs_show(struct seq_file *s, void *unused)
@@ -543,6 +863,11 @@ static int iommu_debug_refs_show(struct seq_file *s, void *unused)
 	for (i = 0; i < IOMMU_DEBUG_REFS_NR_SITES; i++) {
 		const char *name = iommu_debug_refs_site_names[i];
 
+		/* The driver's own probe() and remove() came later */
+		if (i == IOMMU_DEBUG_REFS_DRIVER_PROBE) {
+			seq_printf(s, "other.taken %llu\n", other_taken);
+			seq_printf(s, "other.dropped %llu\n", other_dropped);
+		}
 		seq_printf(s, "%s.fn %s\n", name,
 			   site[i].fn ? site[i].fn_name : "-");
 		seq_printf(s, "%s.calls %llu\n", name, site[i].calls);
@@ -552,8 +877,6 @@ static int iommu_debug_refs_show(struct seq_file *s, void *unused)
 		seq_printf(s, "%s.error_leaks %llu\n", name,
 			   site[i].error_leaks);
 	}
-	seq_printf(s, "other.taken %llu\n", other_taken);
-	seq_printf(s, "other.dropped %llu\n", other_dropped);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(iommu_debug_refs);
@@ -571,6 +894,7 @@ static int iommu_debug_refs_kept_cmp(const void *a, const void *b)
 static int iommu_debug_refs_stacks_show(struct seq_file *s, void *unused)
 {
 	struct iommu_debug_refs *refs = s->private;
+	struct iommu_debug_refs_companion *comp;
 	struct iommu_debug_refs_kept *kept;
 	unsigned int i, nr;
 	u64 unrecorded;
@@ -578,15 +902,19 @@ static int iommu_debug_refs_stacks_show(struct seq_file *s, void *unused)
 
 	kept = kmalloc_array(IOMMU_DEBUG_REFS_SITES_MAX, sizeof(*kept),
 			     GFP_KERNEL);
+	comp = kmalloc_array(IOMMU_DEBUG_REFS_COMPANIONS, sizeof(*comp),
+			     GFP_KERNEL);
 	buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
-	if (!kept || !buf) {
+	if (!kept || !comp || !buf) {
 		kfree(kept);
+		kfree(comp);
 		kfree(buf);
 		return -ENOMEM;
 	}
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	nr = refs->nr_kept;
 	memcpy(kept, refs->kept, nr * sizeof(*kept));
+	memcpy(comp, refs->comp, refs->nr_comp * sizeof(*comp));
 	unrecorded = refs->kept_unrecorded;
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 
@@ -594,17 +922,51 @@ static int iommu_debug_refs_stacks_show(struct seq_file *s, void *unused)
 	for (i = 0; i < nr; i++) {
 		buf[0] = '\0';
 		stack_depot_snprint(kept[i].stack, buf, PAGE_SIZE, 4);
-		seq_printf(s, "%s: %llu references kept, taken at:\n%s\n",
+		seq_printf(s, "%s: %llu references kept",
 			   iommu_debug_refs_site_names[kept[i].site],
-			   kept[i].count, buf);
+			   kept[i].count);
+		if (kept[i].comp >= 0)
+			seq_printf(s, " on %s", comp[kept[i].comp].name);
+		seq_printf(s, ", taken at:\n%s\n", buf);
 	}
 	if (unrecorded)
 		seq_printf(s, "unrecorded: %llu references kept\n", unrecorded);
 	kfree(buf);
+	kfree(comp);
 	kfree(kept);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(iommu_debug_refs_stacks);
+
+/* The companions: references held, kept by callbacks, taken, dropped */
+static int iommu_debug_refs_companions_show(struct seq_file *s, void *unused)
+{
+	struct iommu_debug_refs *refs = s->private;
+	struct iommu_debug_refs_companion *comp;
+	unsigned int i, nr;
+	u64 unrecorded;
+
+	comp = kmalloc_array(IOMMU_DEBUG_REFS_COMPANIONS, sizeof(*comp),
+			     GFP_KERNEL);
+	if (!comp)
+		return -ENOMEM;
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	nr = refs->nr_comp;
+	memcpy(comp, refs->comp, nr * sizeof(*comp));
+	unrecorded = refs->comp_unrecorded;
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+
+	for (i = 0; i < nr; i++)
+		seq_printf(s, "%s held %lld kept %llu taken %llu dropped %llu\n",
+			   comp[i].name,
+			   (s64)(comp[i].kept + comp[i].taken - comp[i].dropped),
+			   comp[i].kept, comp[i].taken, comp[i].dropped);
+	if (unrecorded)
+		seq_printf(s, "unrecorded: %llu references kept\n", unrecorded);
+	kfree(comp);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(iommu_debug_refs_companions);
 
 /*
  * Writing a client's name releases it from the IOMMU and probes it again:
@@ -679,8 +1041,9 @@ static void iommu_debug_refs_remove(struct device *dev)
 		mutex_unlock(&iommu_debug_refs_mutex);
 		return;
 	}
-	list_del(&refs->node);
+	list_del_rcu(&refs->node);
 	hash_del_rcu(&refs->hw_key.node);
+	iommu_debug_refs_companions_drop(refs);
 	parent = refs->parent;
 	if (parent)
 		hash_del_rcu(&refs->parent_key.node);
@@ -694,19 +1057,120 @@ static void iommu_debug_refs_remove(struct device *dev)
 	iommu_debug_refs_free(refs);
 }
 
+/*
+ * The IOMMU driver starts binding to (@site DRIVER_PROBE) or unbinding
+ * from (DRIVER_REMOVE) @dev: if an IOMMU was registered on @dev before,
+ * account the driver's probe() or remove() as a callback until it is done.
+ */
+static void iommu_debug_refs_driver_begin(struct device *dev,
+					  enum iommu_debug_refs_site site)
+{
+	struct iommu_debug_refs_driver_op *op, *d, *tmp;
+	struct iommu_debug_refs *refs;
+	const void *fn = NULL;
+	bool watched;
+
+	rcu_read_lock();
+	refs = iommu_debug_refs_lookup(dev);
+	watched = refs && refs->hwdev == dev;
+	rcu_read_unlock();
+	if (!watched)
+		return;
+
+	mutex_lock(&iommu_debug_refs_mutex);
+	list_for_each_entry_safe(d, tmp, &iommu_debug_refs_driver_ops, node) {
+		/* Left by a task that exited in probe() or remove(): never used */
+		if (READ_ONCE(d->task->exit_state)) {
+			list_del(&d->node);
+			put_task_struct(d->task);
+			kfree(d);
+		} else if (d->dev == dev && d->task == current) {
+			/* Bound again before the end (DEBUG_TEST_DRIVER_REMOVE) */
+			mutex_unlock(&iommu_debug_refs_mutex);
+			return;
+		}
+	}
+	mutex_unlock(&iommu_debug_refs_mutex);
+
+	if (dev_is_platform(dev) && dev->driver) {
+		struct platform_driver *drv = to_platform_driver(dev->driver);
+
+		if (site == IOMMU_DEBUG_REFS_DRIVER_PROBE)
+			fn = drv->probe;
+		else
+			fn = drv->remove;
+	} else if (dev->bus) {
+		if (site == IOMMU_DEBUG_REFS_DRIVER_PROBE)
+			fn = dev->bus->probe;
+		else
+			fn = dev->bus->remove;
+	}
+	op = kzalloc_obj(*op);
+	if (!op)
+		return;
+	op->dev = dev;
+	op->task = get_task_struct(current);
+	iommu_debug_refs_op_begin(&op->op, site, fn);
+
+	mutex_lock(&iommu_debug_refs_mutex);
+	list_add(&op->node, &iommu_debug_refs_driver_ops);
+	mutex_unlock(&iommu_debug_refs_mutex);
+}
+
+/* The driver is done binding to or unbinding from @dev, with @err */
+static void iommu_debug_refs_driver_end(struct device *dev, int err)
+{
+	struct iommu_debug_refs_driver_op *d, *found = NULL;
+
+	/* The task's own entry, if any, keeps the list from being empty */
+	if (list_empty(&iommu_debug_refs_driver_ops))
+		return;
+	mutex_lock(&iommu_debug_refs_mutex);
+	list_for_each_entry(d, &iommu_debug_refs_driver_ops, node) {
+		if (d->dev == dev && d->task == current) {
+			list_del(&d->node);
+			found = d;
+			break;
+		}
+	}
+	mutex_unlock(&iommu_debug_refs_mutex);
+	if (!found)
+		return;
+	/* @dev's accounting is looked up, and used, under the raw spinlock */
+	iommu_debug_refs_finish(&found->op, NULL, NULL, dev, err);
+	put_task_struct(found->task);
+	kfree(found);
+}
+
 static int iommu_debug_refs_notify(struct notifier_block *nb,
 				   unsigned long action, void *data)
 {
 	struct device *dev = data;
 
-	/*
-	 * Also when it is gone: an IOMMU registered on it after deletion
-	 * started (by its driver's remove()) must not pin it
-	 */
-	if ((action == BUS_NOTIFY_DEL_DEVICE ||
-	     action == BUS_NOTIFY_REMOVED_DEVICE) &&
-	    iommu_debug_refs_watched(dev))
-		iommu_debug_refs_remove(dev);
+	switch (action) {
+	case BUS_NOTIFY_DEL_DEVICE:
+	case BUS_NOTIFY_REMOVED_DEVICE:
+		/*
+		 * Also when it is gone: an IOMMU registered on it after
+		 * deletion started (by its driver's remove()) must not pin it
+		 */
+		if (iommu_debug_refs_watched(dev))
+			iommu_debug_refs_remove(dev);
+		break;
+	case BUS_NOTIFY_BIND_DRIVER:
+		iommu_debug_refs_driver_begin(dev, IOMMU_DEBUG_REFS_DRIVER_PROBE);
+		break;
+	case BUS_NOTIFY_UNBIND_DRIVER:
+		iommu_debug_refs_driver_begin(dev, IOMMU_DEBUG_REFS_DRIVER_REMOVE);
+		break;
+	case BUS_NOTIFY_BOUND_DRIVER:
+	case BUS_NOTIFY_UNBOUND_DRIVER:
+		iommu_debug_refs_driver_end(dev, 0);
+		break;
+	case BUS_NOTIFY_DRIVER_NOT_BOUND:
+		iommu_debug_refs_driver_end(dev, -ENODEV);
+		break;
+	}
 	return NOTIFY_DONE;
 }
 
@@ -796,13 +1260,15 @@ static struct iommu_debug_refs *iommu_debug_refs_create(struct device *hwdev)
 					    &iommu_debug_refs_fops);
 			debugfs_create_file("stacks", 0444, refs->dir, refs,
 					    &iommu_debug_refs_stacks_fops);
+			debugfs_create_file("companions", 0444, refs->dir,
+					    refs, &iommu_debug_refs_companions_fops);
 			debugfs_create_file("reprobe", 0200, refs->dir, refs,
 					    &iommu_debug_refs_reprobe_fops);
 		}
 	}
 
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
-	list_add_tail(&refs->node, &iommu_debug_refs_list);
+	list_add_tail_rcu(&refs->node, &iommu_debug_refs_list);
 	iommu_debug_refs_watch(&refs->hw_key, refs, hwdev);
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	return refs;

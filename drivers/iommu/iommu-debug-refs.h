@@ -17,12 +17,18 @@ struct iommu_device;
  * @IOMMU_DEBUG_REFS_OF_XLATE: &iommu_ops.of_xlate
  * @IOMMU_DEBUG_REFS_PROBE_DEVICE: &iommu_ops.probe_device
  * @IOMMU_DEBUG_REFS_RELEASE_DEVICE: &iommu_ops.release_device
+ * @IOMMU_DEBUG_REFS_DRIVER_PROBE: the IOMMU driver's probe(), while it binds
+ *	again to a device whose IOMMU was registered before
+ * @IOMMU_DEBUG_REFS_DRIVER_REMOVE: the IOMMU driver's remove(), while it
+ *	unbinds from that device
  * @IOMMU_DEBUG_REFS_NR_SITES: number of sites
  */
 enum iommu_debug_refs_site {
 	IOMMU_DEBUG_REFS_OF_XLATE,
 	IOMMU_DEBUG_REFS_PROBE_DEVICE,
 	IOMMU_DEBUG_REFS_RELEASE_DEVICE,
+	IOMMU_DEBUG_REFS_DRIVER_PROBE,
+	IOMMU_DEBUG_REFS_DRIVER_REMOVE,
 	IOMMU_DEBUG_REFS_NR_SITES,
 };
 
@@ -35,9 +41,9 @@ struct iommu_debug_refs_call;
  * @site: which callback
  * @fn: the driver function called
  *
- * Lives on the stack of the caller of the driver callback, between
- * iommu_debug_refs_op_begin() and iommu_debug_refs_op_end(). Nothing
- * global points to it.
+ * Kept by the caller of the driver callback, on its stack (or, for the
+ * driver's probe() and remove(), in an allocated entry), between
+ * iommu_debug_refs_op_begin() and iommu_debug_refs_op_end().
  */
 struct iommu_debug_refs_op {
 	struct iommu_debug_refs_call *call;

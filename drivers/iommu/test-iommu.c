@@ -16,7 +16,10 @@
  * of_xlate() and probe_device() look up the IOMMU device with
  * of_find_device_by_node() as real drivers do. of_xlate() drops the
  * reference at once; probe_device() keeps it for the client and
- * release_device() drops it. Each instance can be told, through
+ * release_device() drops it. Each instance also has a companion device
+ * ("companion<N>", no driver), which the driver's probe() looks up and
+ * keeps until remove(), as drivers do with the memory controllers they
+ * work with. Each instance can be told, through
  * /sys/kernel/debug/test-iommu/<device>/inject, to get that wrong in the
  * ways real drivers did. See Documentation/iommu/test-iommu.rst.
  */
@@ -46,6 +49,15 @@ static unsigned int clients = 4;
 module_param(clients, uint, 0444);
 MODULE_PARM_DESC(clients, "client devices per instance (0-1000, default 4)");
 
+static unsigned int fixed;
+module_param(fixed, uint, 0444);
+MODULE_PARM_DESC(fixed,
+		 "how many of the instances, the last ones, cannot be unbound (suppress_bind_attrs, default 0)");
+
+static bool dual;
+module_param(dual, bool, 0444);
+MODULE_PARM_DESC(dual, "add a client of the first two instances, dual0 (default off)");
+
 static bool warn_on_release;
 module_param(warn_on_release, bool, 0444);
 MODULE_PARM_DESC(warn_on_release,
@@ -58,6 +70,10 @@ enum test_iommu_inject {
 	TEST_IOMMU_INJECT_RELEASE_LEAK,
 	TEST_IOMMU_INJECT_PROBE_ERROR_LEAK,
 	TEST_IOMMU_INJECT_EXTRA_PUT,
+	TEST_IOMMU_INJECT_XLATE_ERROR_LEAK,
+	TEST_IOMMU_INJECT_COMPANION_LEAK,
+	TEST_IOMMU_INJECT_DRIVER_PROBE_LEAK,
+	TEST_IOMMU_INJECT_OTHER_LEAK,
 	TEST_IOMMU_INJECT_NR,
 };
 
@@ -68,16 +84,25 @@ static const char * const test_iommu_inject_names[] = {
 	[TEST_IOMMU_INJECT_RELEASE_LEAK] = "release_leak",
 	[TEST_IOMMU_INJECT_PROBE_ERROR_LEAK] = "probe_error_leak",
 	[TEST_IOMMU_INJECT_EXTRA_PUT] = "extra_put",
+	[TEST_IOMMU_INJECT_XLATE_ERROR_LEAK] = "xlate_error_leak",
+	[TEST_IOMMU_INJECT_COMPANION_LEAK] = "companion_leak",
+	[TEST_IOMMU_INJECT_DRIVER_PROBE_LEAK] = "driver_probe_leak",
+	[TEST_IOMMU_INJECT_OTHER_LEAK] = "other_leak",
 };
 
 /* Per instance, for the module's lifetime: survives unbind and rebind */
 struct test_iommu_inst {
 	struct device_node *np;
+	struct device_node *companion_np;
 	struct device *dev;		/* the instance's platform device */
+	struct device *companion;	/* its companion's */
 	struct dentry *dir;
 	struct mutex lock;		/* serialises changes of @inject */
 	enum test_iommu_inject inject;
 	atomic_t leaked;		/* references leaked, to give back */
+	atomic_t companion_leaked;	/* on the companion */
+	/* by other_leak, on the device of each instance */
+	atomic_t other_leaked[TEST_IOMMU_MAX_INSTANCES];
 	atomic_t extra_puts;		/* references put too often */
 	atomic_t reserve;		/* reference taken for the extra put */
 };
@@ -86,6 +111,7 @@ struct test_iommu_inst {
 struct test_iommu {
 	struct iommu_device iommu;
 	struct test_iommu_inst *inst;
+	struct device *companion;	/* from probe() until remove() */
 };
 
 /* Per probed client */
@@ -140,12 +166,46 @@ static int test_iommu_of_xlate(struct device *dev,
 	pdev = of_find_device_by_node(args->np);
 	if (!pdev)
 		return -ENODEV;
-	ret = iommu_fwspec_add_ids(dev, args->args, args->args_count);
-	if (test_iommu_inject(inst) == TEST_IOMMU_INJECT_XLATE_LEAK)
+	switch (test_iommu_inject(inst)) {
+	case TEST_IOMMU_INJECT_XLATE_ERROR_LEAK:
+		/* An error path that forgets the put */
 		atomic_inc(&inst->leaked);
-	else
-		put_device(&pdev->dev);
+		return -EINVAL;
+	case TEST_IOMMU_INJECT_XLATE_LEAK:
+		ret = iommu_fwspec_add_ids(dev, args->args, args->args_count);
+		atomic_inc(&inst->leaked);
+		return ret;
+	default:
+		break;
+	}
+	ret = iommu_fwspec_add_ids(dev, args->args, args->args_count);
+	put_device(&pdev->dev);
 	return ret;
+}
+
+/*
+ * Look up the devices of the IOMMUs of @dev other than @np, as drivers do
+ * whose clients have several IOMMUs, and forget to drop them: leaked on
+ * those instances' devices, given back by @inst.
+ */
+static void test_iommu_leak_others(struct device *dev, struct device_node *np,
+				   struct test_iommu_inst *inst)
+{
+	struct of_phandle_args args;
+	struct platform_device *pdev;
+
+	for (int i = 0; !of_parse_phandle_with_args(dev->of_node, "iommus",
+						    "#iommu-cells", i, &args);
+	     i++) {
+		struct test_iommu_inst *other = test_iommu_inst_of(args.np);
+
+		if (other && args.np != np) {
+			pdev = of_find_device_by_node(args.np);
+			if (pdev)
+				atomic_inc(&inst->other_leaked[other - test_iommu_insts]);
+		}
+		of_node_put(args.np);
+	}
 }
 
 static struct iommu_device *test_iommu_probe_device(struct device *dev)
@@ -174,6 +234,15 @@ static struct iommu_device *test_iommu_probe_device(struct device *dev)
 		/* A second lookup without its put */
 		if (of_find_device_by_node(np))
 			atomic_inc(&ti->inst->leaked);
+		break;
+	case TEST_IOMMU_INJECT_COMPANION_LEAK:
+		/* A lookup of another device without its put */
+		if (of_find_device_by_node(ti->inst->companion_np))
+			atomic_inc(&ti->inst->companion_leaked);
+		break;
+	case TEST_IOMMU_INJECT_OTHER_LEAK:
+		/* The client's other IOMMUs, looked up and never dropped */
+		test_iommu_leak_others(dev, np, ti->inst);
 		break;
 	default:
 		break;
@@ -231,6 +300,7 @@ static const struct iommu_ops test_iommu_ops = {
 static int test_iommu_probe(struct platform_device *pdev)
 {
 	struct device *dev = &pdev->dev;
+	struct platform_device *companion;
 	struct test_iommu *ti;
 	int ret;
 
@@ -240,18 +310,31 @@ static int test_iommu_probe(struct platform_device *pdev)
 	ti->inst = test_iommu_inst_of(dev->of_node);
 	if (!ti->inst)
 		return -ENODEV;
+	/* Kept until remove() */
+	companion = of_find_device_by_node(ti->inst->companion_np);
+	if (companion)
+		ti->companion = &companion->dev;
+	if (test_iommu_inject(ti->inst) == TEST_IOMMU_INJECT_DRIVER_PROBE_LEAK) {
+		/* A second lookup without its put */
+		if (of_find_device_by_node(ti->inst->companion_np))
+			atomic_inc(&ti->inst->companion_leaked);
+	}
 	platform_set_drvdata(pdev, ti);
 
 	ret = iommu_device_sysfs_add(&ti->iommu, dev, NULL, "%s",
 				     dev_name(dev));
 	if (ret)
-		return ret;
+		goto err_companion;
 	ret = iommu_device_register(&ti->iommu, &test_iommu_ops, dev);
 	if (ret) {
 		iommu_device_sysfs_remove(&ti->iommu);
-		return ret;
+		goto err_companion;
 	}
 	return 0;
+
+err_companion:
+	put_device(ti->companion);
+	return ret;
 }
 
 static void test_iommu_remove(struct platform_device *pdev)
@@ -261,6 +344,7 @@ static void test_iommu_remove(struct platform_device *pdev)
 	/* Clients are released while the sysfs device still exists */
 	iommu_device_unregister(&ti->iommu);
 	iommu_device_sysfs_remove(&ti->iommu);
+	put_device(ti->companion);
 	platform_set_drvdata(pdev, NULL);
 }
 
@@ -279,6 +363,22 @@ static struct platform_driver test_iommu_driver = {
 	.remove = test_iommu_remove,
 };
 
+/* The @fixed instances, as drivers that set suppress_bind_attrs */
+static const struct of_device_id test_iommu_fixed_of_match[] = {
+	{ .compatible = "linux,test-iommu-fixed" },
+	{}
+};
+
+static struct platform_driver test_iommu_fixed_driver = {
+	.driver = {
+		.name = "test-iommu-fixed",
+		.of_match_table = test_iommu_fixed_of_match,
+		.suppress_bind_attrs = true,
+	},
+	.probe = test_iommu_probe,
+	.remove = test_iommu_remove,
+};
+
 /* Give back what the injections took: the clean state again */
 static void test_iommu_restore(struct test_iommu_inst *inst)
 {
@@ -286,6 +386,11 @@ static void test_iommu_restore(struct test_iommu_inst *inst)
 
 	for (n = atomic_xchg(&inst->leaked, 0); n > 0; n--)
 		put_device(inst->dev);
+	for (n = atomic_xchg(&inst->companion_leaked, 0); n > 0; n--)
+		put_device(inst->companion);
+	for (int i = 0; i < instances; i++)
+		for (n = atomic_xchg(&inst->other_leaked[i], 0); n > 0; n--)
+			put_device(test_iommu_insts[i].dev);
 	/* The extra put dropped the reserve; an unused one goes now */
 	if (atomic_xchg(&inst->reserve, 0))
 		put_device(inst->dev);
@@ -333,6 +438,27 @@ static ssize_t test_iommu_inject_write(struct file *file,
 	mutex_unlock(&inst->lock);
 	return count;
 }
+
+/*
+ * An instance that cannot be unbound holds the module through its clients:
+ * writing anything to its "release" file unbinds it, as unloading would,
+ * so that the module can be unloaded.
+ */
+static ssize_t test_iommu_release_write(struct file *file,
+					const char __user *buf, size_t count,
+					loff_t *ppos)
+{
+	struct test_iommu_inst *inst = file->private_data;
+
+	device_release_driver(inst->dev);
+	return count;
+}
+
+static const struct file_operations test_iommu_release_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = test_iommu_release_write,
+};
 
 static const struct file_operations test_iommu_inject_fops = {
 	.owner = THIS_MODULE,
@@ -436,11 +562,20 @@ static void test_iommu_fdt_nodes(struct test_iommu_fdt *f, bool fixups)
 	if (!fixups)
 		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
 				   "linux,test-iommu-bus");
+	/* Companions first: the instances' probe() looks them up */
+	for (int i = 0; i < instances && !fixups; i++) {
+		snprintf(name, sizeof(name), "companion%d", i);
+		test_iommu_fdt_begin(f, name);
+		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
+				   "linux,test-iommu-companion");
+		test_iommu_fdt_end(f);
+	}
 	for (int i = 0; i < instances && !fixups; i++) {
 		snprintf(name, sizeof(name), "iommu%d", i);
 		test_iommu_fdt_begin(f, name);
 		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
-				   "linux,test-iommu");
+				   i < instances - fixed ? "linux,test-iommu" :
+				   "linux,test-iommu-fixed");
 		test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMU_CELLS, 1, 0, 1);
 		test_iommu_fdt_u32s(f, TEST_IOMMU_STR_PHANDLE, i + 1, 0, 1);
 		test_iommu_fdt_end(f);
@@ -461,6 +596,22 @@ static void test_iommu_fdt_nodes(struct test_iommu_fdt *f, bool fixups)
 			}
 			test_iommu_fdt_end(f);
 		}
+	}
+	if (dual) {
+		/* Phandles 1 and 2, each with ID 1000; at offsets 0 and 8 */
+		__be32 val[4] = { cpu_to_be32(1), cpu_to_be32(1000),
+				  cpu_to_be32(2), cpu_to_be32(1000) };
+
+		test_iommu_fdt_begin(f, "dual0");
+		if (fixups) {
+			test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMUS, 0, 8, 2);
+		} else {
+			test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
+					   "linux,test-iommu-client");
+			test_iommu_fdt_prop(f, TEST_IOMMU_STR_IOMMUS, val,
+					    sizeof(val));
+		}
+		test_iommu_fdt_end(f);
 	}
 	test_iommu_fdt_end(f);
 }
@@ -516,15 +667,21 @@ static void *test_iommu_build_overlay(u32 *size)
 
 static void test_iommu_put_insts(void)
 {
+	/* All first: other_leak leaks on other instances' devices */
+	for (int i = 0; i < TEST_IOMMU_MAX_INSTANCES; i++)
+		if (test_iommu_insts[i].dev)
+			test_iommu_restore(&test_iommu_insts[i]);
 	for (int i = 0; i < TEST_IOMMU_MAX_INSTANCES; i++) {
 		struct test_iommu_inst *inst = &test_iommu_insts[i];
 
-		if (inst->dev)
-			test_iommu_restore(inst);
 		put_device(inst->dev);
 		inst->dev = NULL;
+		put_device(inst->companion);
+		inst->companion = NULL;
 		of_node_put(inst->np);
 		inst->np = NULL;
+		of_node_put(inst->companion_np);
+		inst->companion_np = NULL;
 	}
 }
 
@@ -537,7 +694,9 @@ static int test_iommu_find_insts(struct device_node *bus)
 
 		snprintf(name, sizeof(name), "iommu%d", i);
 		inst->np = of_get_child_by_name(bus, name);
-		if (!inst->np)
+		snprintf(name, sizeof(name), "companion%d", i);
+		inst->companion_np = of_get_child_by_name(bus, name);
+		if (!inst->np || !inst->companion_np)
 			return -ENODEV;
 		mutex_init(&inst->lock);
 	}
@@ -555,14 +714,23 @@ static int test_iommu_debugfs_init(void)
 		if (!pdev)
 			return -ENODEV;
 		inst->dev = &pdev->dev;
+		pdev = of_find_device_by_node(inst->companion_np);
+		if (!pdev)
+			return -ENODEV;
+		inst->companion = &pdev->dev;
 		inst->dir = debugfs_create_dir(dev_name(inst->dev),
 					       test_iommu_dir);
 		debugfs_create_file("inject", 0600, inst->dir, inst,
 				    &test_iommu_inject_fops);
 		debugfs_create_atomic_t("leaked", 0400, inst->dir,
 					&inst->leaked);
+		debugfs_create_atomic_t("companion_leaked", 0400, inst->dir,
+					&inst->companion_leaked);
 		debugfs_create_atomic_t("extra_puts", 0400, inst->dir,
 					&inst->extra_puts);
+		if (i >= instances - fixed)
+			debugfs_create_file("release", 0200, inst->dir, inst,
+					    &test_iommu_release_fops);
 	}
 	return 0;
 }
@@ -575,8 +743,9 @@ static int __init test_iommu_init(void)
 	int ret;
 
 	if (!instances || instances > TEST_IOMMU_MAX_INSTANCES ||
-	    clients > TEST_IOMMU_MAX_CLIENTS) {
-		pr_err("instances must be 1-%d and clients 0-%d\n",
+	    clients > TEST_IOMMU_MAX_CLIENTS || fixed > instances ||
+	    (dual && instances < 2)) {
+		pr_err("instances must be 1-%d, clients 0-%d, fixed at most instances, and dual needs 2 instances\n",
 		       TEST_IOMMU_MAX_INSTANCES, TEST_IOMMU_MAX_CLIENTS);
 		return -EINVAL;
 	}
@@ -584,6 +753,11 @@ static int __init test_iommu_init(void)
 	ret = platform_driver_register(&test_iommu_driver);
 	if (ret)
 		return ret;
+	ret = platform_driver_register(&test_iommu_fixed_driver);
+	if (ret) {
+		platform_driver_unregister(&test_iommu_driver);
+		return ret;
+	}
 
 	fdt = test_iommu_build_overlay(&size);
 	if (!fdt) {
@@ -613,7 +787,7 @@ static int __init test_iommu_init(void)
 		ret = PTR_ERR(test_iommu_parent);
 		goto err_bus;
 	}
-	/* Instances first: their nodes come first */
+	/* Companions, then instances, then clients: in node order */
 	ret = of_platform_populate(bus, NULL, NULL, &test_iommu_parent->dev);
 	if (ret)
 		goto err_populate;
@@ -621,7 +795,8 @@ static int __init test_iommu_init(void)
 	if (ret)
 		goto err_populate;
 	of_node_put(bus);
-	pr_info("%u instance(s), %u client(s) each\n", instances, clients);
+	pr_info("%u instance(s) (%u fixed), %u client(s) each%s\n", instances,
+		fixed, clients, dual ? ", a client of two" : "");
 	return 0;
 
 err_populate:
@@ -635,6 +810,7 @@ err_overlay:
 	if (test_iommu_ovcs_id)
 		of_overlay_remove(&test_iommu_ovcs_id);
 err_driver:
+	platform_driver_unregister(&test_iommu_fixed_driver);
 	platform_driver_unregister(&test_iommu_driver);
 	return ret;
 }
@@ -647,6 +823,7 @@ static void __exit test_iommu_exit(void)
 	of_platform_depopulate(&test_iommu_parent->dev);
 	platform_device_unregister(test_iommu_parent);
 	of_overlay_remove(&test_iommu_ovcs_id);
+	platform_driver_unregister(&test_iommu_fixed_driver);
 	platform_driver_unregister(&test_iommu_driver);
 }
 module_exit(test_iommu_exit);

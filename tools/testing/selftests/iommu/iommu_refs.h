@@ -25,7 +25,8 @@
 #define IOMMU_CLASS	"/sys/class/iommu"
 #define REFS_DIR	"/sys/kernel/debug/iommu/refs"
 #define REFS_MAX_KEYS	64
-#define REFS_MAX_STACKS	16
+#define REFS_MAX_STACKS	32
+#define REFS_MAX_COMPS	16
 /*
  * Reading it returns once deferred puts (device links released from a
  * workqueue) are done; kernels without it: they settle in REFS_SETTLE_MS.
@@ -40,12 +41,15 @@ static int nr_clients;	/* -c, for the programs that create clients */
 static bool use_reprobe;	/* -r */
 
 static const char * const refs_sites[] = {
-	"of_xlate", "probe_device", "release_device",
+	"of_xlate", "probe_device", "release_device", "driver_probe", "driver_remove",
 };
+
+#define REFS_NR_SITES	((int)ARRAY_SIZE(refs_sites))
 
 /* References the callbacks kept, per stack (the "stacks" file) */
 struct refs_stack {
 	char site[16];
+	char on[64];		/* the companion they were kept on, or "" */
 	long long count;
 	char at[96];		/* the innermost frame: the caller of get_device() */
 	char in[96];		/* the frame in the callback's function, or "" */
@@ -60,6 +64,13 @@ struct refs {
 	} kv[REFS_MAX_KEYS];
 	int nstk;
 	struct refs_stack stk[REFS_MAX_STACKS];
+	/* The "companions" file: references held on other devices */
+	int ncomp;
+	struct {
+		char name[64];
+		long long held;
+		long long kept;
+	} comp[REFS_MAX_COMPS];
 };
 
 static inline int read_link_base(const char *path, char *buf, size_t len)
@@ -263,8 +274,8 @@ static inline bool refs_frame_in(const char *frame, const char *fn)
 
 /*
  * Read REFS_DIR/@dev/stacks, if the kernel has it, into @r: blocks of
- * "<site>: <N> references kept, taken at:" then one frame per indented
- * line, innermost first.
+ * "<site>: <N> references kept[ on <companion>], taken at:" then one frame
+ * per indented line, innermost first.
  */
 static inline void refs_read_stacks(const char *dev, struct refs *r)
 {
@@ -292,6 +303,8 @@ static inline void refs_read_stacks(const char *dev, struct refs *r)
 				st = NULL;
 				continue;
 			}
+			if (strstr(line, " kept on "))
+				sscanf(strstr(line, " kept on ") + 9, "%63[^,\n]", st->on);
 			snprintf(fn, sizeof(fn), "%s.fn", st->site);
 			snprintf(fn, sizeof(fn), "%s", refs_str(r, fn));
 			r->nstk++;
@@ -329,7 +342,25 @@ static inline bool refs_has_reprobe(const char *dev)
 	return exists(path);
 }
 
-/* Read the counters of IOMMU device @dev, and its stacks: 0, or -errno. */
+/* Read REFS_DIR/@dev/companions, if the kernel has it: "<name> held <H> kept <K> ..." */
+static inline void refs_read_comps(const char *dev, struct refs *r)
+{
+	char path[PATH_MAX], line[256];
+	FILE *f;
+
+	r->ncomp = 0;
+	snprintf(path, sizeof(path), REFS_DIR "/%s/companions", dev);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (r->ncomp < REFS_MAX_COMPS && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s held %lld kept %lld", r->comp[r->ncomp].name,
+			   &r->comp[r->ncomp].held, &r->comp[r->ncomp].kept) == 3)
+			r->ncomp++;
+	fclose(f);
+}
+
+/* Read the counters of IOMMU device @dev, its stacks and companions: 0, or -errno. */
 static inline int refs_read(const char *dev, struct refs *r)
 {
 	char path[PATH_MAX], line[256];
@@ -349,19 +380,21 @@ static inline int refs_read(const char *dev, struct refs *r)
 	if (!r->n)
 		return -ENODATA;
 	refs_read_stacks(dev, r);
+	refs_read_comps(dev, r);
 	return 0;
 }
 
 /*
- * The stack of @site whose kept references grew most between @base and
- * @now, or NULL (none grew, or the kernel has no "stacks" file). Of two
- * that grew as much, the one with fewer references before @base: a
- * reference kept on purpose and dropped later (by release_device()) also
- * counts as kept, since boot.
+ * The stack of @site (or of any site, when NULL) whose references kept on
+ * @on (a companion's name, or "" for the IOMMU's own device) grew most
+ * between @base and @now, or NULL (none grew, or the kernel has no
+ * "stacks" file). Of two that grew as much, the one with fewer references
+ * before @base: a reference kept on purpose and dropped later (by
+ * release_device()) also counts as kept, since boot.
  */
 static inline const struct refs_stack *
 refs_top_stack(const struct refs *base, const struct refs *now, const char *site,
-	       long long *grew)
+	       const char *on, long long *grew)
 {
 	const struct refs_stack *top = NULL;
 
@@ -370,15 +403,40 @@ refs_top_stack(const struct refs *base, const struct refs *now, const char *site
 		const struct refs_stack *st = &now->stk[i];
 		long long d = st->count;
 
-		if (strcmp(st->site, site))
+		if ((site && strcmp(st->site, site)) || strcmp(st->on, on))
 			continue;
 		for (int j = 0; j < base->nstk; j++)
-			if (!strcmp(base->stk[j].site, site) &&
+			if (!strcmp(base->stk[j].site, st->site) &&
+			    !strcmp(base->stk[j].on, on) &&
 			    !strcmp(base->stk[j].frames, st->frames))
 				d -= base->stk[j].count;
 		if (d > *grew || (d && d == *grew && st->count - d < top->count - *grew)) {
 			*grew = d;
 			top = st;
+		}
+	}
+	return top;
+}
+
+/* How much the references held on companion @i of @now grew since @base */
+static inline long long refs_comp_grew(const struct refs *base, const struct refs *now, int i)
+{
+	for (int j = 0; j < base->ncomp; j++)
+		if (!strcmp(base->comp[j].name, now->comp[i].name))
+			return now->comp[i].held - base->comp[j].held;
+	return now->comp[i].held;
+}
+
+/* The companion of @now whose held references grew most since @base, or -1 */
+static inline int refs_top_comp(const struct refs *base, const struct refs *now)
+{
+	long long best = 0;
+	int top = -1;
+
+	for (int i = 0; i < now->ncomp; i++) {
+		if (refs_comp_grew(base, now, i) > best) {
+			best = refs_comp_grew(base, now, i);
+			top = i;
 		}
 	}
 	return top;
@@ -427,10 +485,11 @@ static inline int refs_settle(void)
 /*
  * The verdict: after @cycles bind cycles the device's reference count (and
  * its sysfs parent's, when the same parent is watched) must be back to
- * @base. Reads REFS_SETTLE first and then decides on one reading; on a
- * kernel without it, polls up to REFS_SETTLE_MS for deferred puts. On a
- * mismatch,
- * fills @msg with the counts and, per site, what changed per cycle, and
+ * @base, and no companion may hold more references than at @base. Reads
+ * REFS_SETTLE first and then decides on one reading; on a kernel without
+ * it, polls up to REFS_SETTLE_MS for deferred puts. On a mismatch, fills
+ * @msg with the counts, the companions that grew and, per site, what
+ * changed per cycle, and
  * returns 1; returns 0 when balanced, -errno when unreadable. @now gets
  * the last counters read.
  */
@@ -441,6 +500,7 @@ static inline int refs_check(const char *dev, const struct refs *base,
 	long end = now_ms() + REFS_SETTLE_MS;
 	long long rc, prc = 0;
 	bool parent;
+	int comp;
 	size_t off;
 	int ret;
 
@@ -457,7 +517,8 @@ static inline int refs_check(const char *dev, const struct refs *base,
 		if (parent)
 			prc = refs_num(now, "parent_refcount") -
 			      refs_num(base, "parent_refcount");
-		if (!rc && !prc)
+		comp = refs_top_comp(base, now);
+		if (!rc && !prc && comp < 0)
 			return 0;
 		if (now_ms() > end)
 			break;
@@ -473,7 +534,22 @@ static inline int refs_check(const char *dev, const struct refs *base,
 		off += snprintf(msg + off, len - off, "%sparent %s refcount %+.1f per cycle",
 				rc ? ", " : "", refs_str(now, "parent"),
 				(double)prc / cycles);
-	for (int s = 0; s < 3 && off < len; s++) {
+	for (int i = 0, shown = rc || prc; i < now->ncomp && off < len; i++) {
+		long long held = refs_comp_grew(base, now, i), grew;
+		const struct refs_stack *st;
+
+		if (held <= 0)
+			continue;
+		off += snprintf(msg + off, len - off, "%scompanion %s held %+.1f per cycle",
+				shown++ ? ", " : "", now->comp[i].name,
+				(double)held / cycles);
+		st = refs_top_stack(base, now, NULL, now->comp[i].name, &grew);
+		if (st && off < len)
+			off += snprintf(msg + off, len - off, ", kept in %s at %s%s%s", st->site,
+					st->at, *st->in && strcmp(st->in, st->at) ? " in " : "",
+					strcmp(st->in, st->at) ? st->in : "");
+	}
+	for (int s = 0; s < REFS_NR_SITES && off < len; s++) {
 		const char *site = refs_sites[s];
 		long long dt = refs_site(now, site, "taken") - refs_site(base, site, "taken");
 		long long dd = refs_site(now, site, "dropped") - refs_site(base, site, "dropped");
@@ -493,7 +569,7 @@ static inline int refs_check(const char *dev, const struct refs *base,
 					", %+.1f leaked by failed calls", (double)de / cycles);
 		if (dt > dd && off < len) {
 			long long grew;
-			const struct refs_stack *st = refs_top_stack(base, now, site, &grew);
+			const struct refs_stack *st = refs_top_stack(base, now, site, "", &grew);
 
 			if (st)
 				off += snprintf(msg + off, len - off,
@@ -529,7 +605,7 @@ static inline void refs_top_site(const struct refs *base, const struct refs *now
 	long long best = 0, grew;
 
 	snprintf(buf, len, "-");
-	for (int s = 0; s < 3; s++) {
+	for (int s = 0; s < REFS_NR_SITES; s++) {
 		long long d = llabs(refs_net(now, refs_sites[s]) - refs_net(base, refs_sites[s]) +
 				    refs_site(now, refs_sites[s], "error_leaks") -
 				    refs_site(base, refs_sites[s], "error_leaks"));
@@ -540,7 +616,19 @@ static inline void refs_top_site(const struct refs *base, const struct refs *now
 			best = d;
 			snprintf(buf, len, "%s:%s", refs_sites[s],
 				 *refs_str(now, key) ? refs_str(now, key) : "-");
-			st = refs_top_stack(base, now, refs_sites[s], &grew);
+			st = refs_top_stack(base, now, refs_sites[s], "", &grew);
+		}
+	}
+	/* Nothing on the device itself: a companion */
+	if (!best && refs_top_comp(base, now) >= 0) {
+		st = refs_top_stack(base, now, NULL, now->comp[refs_top_comp(base, now)].name,
+				    &grew);
+		if (st) {
+			char key[64];
+
+			snprintf(key, sizeof(key), "%s.fn", st->site);
+			snprintf(buf, len, "%s:%s", st->site,
+				 *refs_str(now, key) ? refs_str(now, key) : "-");
 		}
 	}
 	refs_one_word(buf);

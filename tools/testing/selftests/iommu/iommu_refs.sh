@@ -157,6 +157,10 @@ unload() {
 	for i in "$TEST_DRV"/test-iommus:*; do
 		[ ! -e "$i" ] || echo "${i##*/}" >"$TEST_DRV/unbind"
 	done
+	# Instances that cannot be unbound (test_iommu's fixed=) release so
+	for i in /sys/kernel/debug/test-iommu/*/release; do
+		[ ! -e "$i" ] || echo 1 >"$i"
+	done
 	for _ in {1..500}; do
 		modprobe -r "$1" 2>/dev/null && return 0
 		nap 0.01

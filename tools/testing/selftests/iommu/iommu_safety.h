@@ -89,33 +89,76 @@ struct sig_dirent {
 	char d_name[];
 };
 
+/* A directory read with getdents64, not opendir(), which may allocate */
+struct sig_dir {
+	int fd;
+	long n, off;
+	char buf[4096];
+};
+
+static inline bool sig_dir_open(struct sig_dir *d, const char *dir)
+{
+	d->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->n = 0;
+	d->off = 0;
+	return d->fd >= 0;
+}
+
+/* The next entry of @d, or NULL at its end, where @d is closed */
+static inline struct sig_dirent *sig_dir_next(struct sig_dir *d)
+{
+	struct sig_dirent *de;
+
+	if (d->off >= d->n) {
+		d->n = syscall(SYS_getdents64, d->fd, d->buf, sizeof(d->buf));
+		d->off = 0;
+		if (d->n <= 0) {
+			close(d->fd);
+			return NULL;
+		}
+	}
+	de = (struct sig_dirent *)(d->buf + d->off);
+	d->off += de->d_reclen;
+	return de;
+}
+
 /*
  * Unbind every device bound to the driver in /sys/bus/@bus/drivers/@drv
- * (its entries that are symlinks): getdents64, not opendir(), which may
- * allocate.
+ * (its entries that are symlinks)
  */
 static inline void sig_unbind_all(const char *bus, const char *drv)
 {
-	char dir[PATH_MAX], path[PATH_MAX], buf[4096];
-	long n;
-	int fd;
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct sig_dirent *de;
+	struct sig_dir d;
 
 	snprintf(dir, sizeof(dir), "/sys/bus/%s/drivers/%s", bus, drv);
-	if (snprintf(path, sizeof(path), "%s/unbind", dir) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/unbind", dir) >= (int)sizeof(path) ||
+	    !sig_dir_open(&d, dir))
 		return;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
-			struct sig_dirent *de = (struct sig_dirent *)(buf + off);
+	while ((de = sig_dir_next(&d)))
+		if (de->d_type == DT_LNK && strcmp(de->d_name, "module"))
+			sig_write(path, de->d_name);
+}
 
-			off += de->d_reclen;
-			if (de->d_type == DT_LNK && strcmp(de->d_name, "module"))
-				sig_write(path, de->d_name);
-		}
-	}
-	close(fd);
+/*
+ * Release the test driver's instances that cannot be unbound: write to the
+ * "release" file of each directory of /sys/kernel/debug/test-iommu that
+ * has one.
+ */
+static inline void sig_release_fixed(void)
+{
+	char path[PATH_MAX];
+	struct sig_dirent *de;
+	struct sig_dir d;
+
+	if (!sig_dir_open(&d, "/sys/kernel/debug/test-iommu"))
+		return;
+	while ((de = sig_dir_next(&d)))
+		if (de->d_type == DT_DIR && de->d_name[0] != '.' &&
+		    snprintf(path, sizeof(path), "/sys/kernel/debug/test-iommu/%s/release",
+			     de->d_name) < (int)sizeof(path) && !access(path, F_OK))
+			sig_write(path, "1");
 }
 
 /*
@@ -128,6 +171,7 @@ static inline int sig_unload(const char *mod)
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
 	sig_unbind_all("platform", "test-iommu");
+	sig_release_fixed();
 	for (int i = 0; i < 500; i++) {
 		if (!syscall(SYS_delete_module, mod, O_NONBLOCK))
 			return 0;

@@ -229,6 +229,10 @@ static inline int test_iommu_unload(void)
 		if (snprintf(path, sizeof(path), TEST_IOMMU_DRIVER "/%s",
 			     insts[i]) < (int)sizeof(path) && exists(path))
 			write_str(TEST_IOMMU_DRIVER "/unbind", insts[i]);
+		/* An instance that cannot be unbound has a "release" file */
+		if (snprintf(path, sizeof(path), TEST_IOMMU_DEBUGFS "/%s/release",
+			     insts[i]) < (int)sizeof(path) && exists(path))
+			write_str(path, "1");
 	}
 	while (syscall(SYS_delete_module, TEST_IOMMU_MODULE, O_NONBLOCK)) {
 		if (errno != EAGAIN && errno != EBUSY)

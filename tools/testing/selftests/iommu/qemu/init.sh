@@ -128,7 +128,8 @@ for d in /sys/kernel/debug/kunit/*/; do
 	esac
 done
 
-for f in /sys/kernel/debug/iommu/refs/*/counters /sys/kernel/debug/iommu/refs/*/stacks; do
+for f in /sys/kernel/debug/iommu/refs/*/counters /sys/kernel/debug/iommu/refs/*/stacks \
+	 /sys/kernel/debug/iommu/refs/*/companions; do
 	[ -r "$f" ] || continue
 	echo "# iommu-qemu: $f:"
 	sed 's/^/#   /' "$f"
