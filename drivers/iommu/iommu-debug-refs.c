@@ -360,18 +360,27 @@ static struct iommu_debug_refs_call *iommu_debug_refs_current(void)
 	return NULL;
 }
 
-/* The companion entry that holds references on @dev, or NULL */
+/*
+ * The companion entry that holds references on @dev, or NULL; with @refsp,
+ * *@refsp becomes the instance whose entry it is.
+ */
 static struct iommu_debug_refs_companion *
-iommu_debug_refs_companion_of(struct device *dev)
+iommu_debug_refs_companion_of(struct device *dev,
+			      struct iommu_debug_refs **refsp)
 {
 	struct iommu_debug_refs *refs;
 	unsigned int i;
 
 	lockdep_assert_held(&iommu_debug_refs_lock);
-	list_for_each_entry(refs, &iommu_debug_refs_list, node)
-		for (i = 0; i < refs->nr_comp; i++)
-			if (refs->comp[i].dev == dev)
+	list_for_each_entry(refs, &iommu_debug_refs_list, node) {
+		for (i = 0; i < refs->nr_comp; i++) {
+			if (refs->comp[i].dev == dev) {
+				if (refsp)
+					*refsp = refs;
 				return &refs->comp[i];
+			}
+		}
+	}
 	return NULL;
 }
 
@@ -430,7 +439,7 @@ static void iommu_debug_refs_count(struct device *dev, bool get,
 	raw_spin_lock_irqsave(&iommu_debug_refs_lock, flags);
 	cur = iommu_debug_refs_current();
 	if (!refs)
-		comp = iommu_debug_refs_companion_of(dev);
+		comp = iommu_debug_refs_companion_of(dev, NULL);
 	if (cur && !get)
 		undone = iommu_debug_refs_call_put(cur, dev, refs || comp);
 	if (refs && cur && get) {
@@ -631,16 +640,12 @@ static int iommu_debug_refs_companion_keep(struct iommu_debug_refs **refsp,
 	struct iommu_debug_refs *refs;
 	unsigned int i;
 
-	lockdep_assert_held(&iommu_debug_refs_lock);
-	list_for_each_entry(refs, &iommu_debug_refs_list, node) {
-		for (i = 0; i < refs->nr_comp; i++) {
-			if (refs->comp[i].dev == dev) {
-				*refsp = refs;
-				goto found;
-			}
-		}
-	}
+	comp = iommu_debug_refs_companion_of(dev, refsp);
 	refs = *refsp;
+	if (comp) {
+		i = comp - refs->comp;
+		goto found;
+	}
 	for (i = 0; i < refs->nr_comp; i++)
 		if (!refs->comp[i].dev && !strcmp(refs->comp[i].name, name))
 			goto found;

@@ -3,12 +3,13 @@
  * Test IOMMU driver: IOMMU instances and client devices described in device
  * tree, on any architecture, with fault injection.
  *
- * At load, the module applies a device tree overlay that it generates: a
- * "test-iommus" node holding @instances IOMMU nodes ("linux,test-iommu")
- * and, for each of them, @clients client nodes whose "iommus" property
- * points at it. The nodes are turned into platform devices under a parent
- * device of the module, the driver binds to the IOMMU instances and the
- * IOMMU core configures the clients through the real firmware path:
+ * At load, the module applies the overlay built from test-iommu.dtso: a
+ * "test-iommus" node holding four IOMMU nodes ("linux,test-iommu") and
+ * their companions, all disabled. An OF changeset then enables @instances
+ * of them and adds, for each, @clients client nodes whose "iommus"
+ * property points at it. The nodes are turned into platform devices under
+ * the bus node's, the driver binds to the IOMMU instances and the IOMMU
+ * core configures the clients through the real firmware path:
  * of_iommu_configure() -> of_xlate() -> probe_device(), and release_device()
  * when a client goes away or its IOMMU is unbound. The clients have no
  * driver, so the core probes them again when their IOMMU comes back.
@@ -28,6 +29,7 @@
 
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/iommu.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
@@ -36,7 +38,6 @@
 #include <linux/platform_device.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/vmalloc.h>
 
 #define TEST_IOMMU_MAX_INSTANCES	4
 #define TEST_IOMMU_MAX_CLIENTS		1000
@@ -94,6 +95,8 @@ static const char * const test_iommu_inject_names[] = {
 struct test_iommu_inst {
 	struct device_node *np;
 	struct device_node *companion_np;
+	unsigned int np_held;		/* their references when applied */
+	unsigned int companion_np_held;
 	struct device *dev;		/* the instance's platform device */
 	struct device *companion;	/* its companion's */
 	struct dentry *dir;
@@ -120,7 +123,10 @@ struct test_iommu_client {
 };
 
 static struct test_iommu_inst test_iommu_insts[TEST_IOMMU_MAX_INSTANCES];
-static struct platform_device *test_iommu_parent;
+static struct device_node *test_iommu_bus;	/* /test-iommus */
+static unsigned int test_iommu_bus_held;
+static struct platform_device *test_iommu_bus_pdev;
+static struct of_changeset test_iommu_ocs;
 static struct dentry *test_iommu_dir;
 static int test_iommu_ovcs_id;
 
@@ -468,204 +474,112 @@ static const struct file_operations test_iommu_inject_fops = {
 	.llseek = default_llseek,
 };
 
+/* test-iommu.dtso, built into the module */
+extern u8 __dtbo_test_iommu_begin[];
+extern u8 __dtbo_test_iommu_end[];
+
+static int test_iommu_add_client(const char *name, const u32 *iommus,
+				 size_t n)
+{
+	struct device_node *np;
+	int ret;
+
+	np = of_changeset_create_node(&test_iommu_ocs, test_iommu_bus, name);
+	if (!np)
+		return -ENOMEM;
+	ret = of_changeset_add_prop_string(&test_iommu_ocs, np, "compatible",
+					   "linux,test-iommu-client");
+	if (!ret)
+		ret = of_changeset_add_prop_u32_array(&test_iommu_ocs, np,
+						      "iommus", iommus, n);
+	/* The changeset holds the node from here on */
+	of_node_put(np);
+	return ret;
+}
+
 /*
- * A minimal flattened device tree writer for the overlay: the kernel's
- * libfdt is not available to modules.
+ * The part of the tree that follows the parameters: enable the instances
+ * and companions asked for, make the last @fixed instances
+ * "linux,test-iommu-fixed", and add the clients, @clients per instance
+ * and with @dual dual0, a client of iommu0 and iommu1. Client nodes need
+ * no phandle, so a changeset can create them; the instances, whose
+ * phandles the clients' "iommus" name, come from the overlay.
  */
-struct test_iommu_fdt {
-	__be32 *buf;
-	size_t len, size;	/* in cells */
-	int err;
-};
-
-enum {
-	TEST_IOMMU_STR_COMPATIBLE = 0,
-	TEST_IOMMU_STR_TARGET_PATH = 11,
-	TEST_IOMMU_STR_IOMMU_CELLS = 23,
-	TEST_IOMMU_STR_PHANDLE = 36,
-	TEST_IOMMU_STR_IOMMUS = 44,
-};
-
-static const char test_iommu_fdt_strings[] =
-	"compatible\0target-path\0#iommu-cells\0phandle\0iommus";
-
-static void test_iommu_fdt_put(struct test_iommu_fdt *f, const void *data,
-			       size_t bytes)
-{
-	size_t cells = DIV_ROUND_UP(bytes, 4);
-
-	if (f->err)
-		return;
-	if (f->len + cells > f->size) {
-		size_t size = max(f->size * 2, f->len + cells + 1024);
-		__be32 *buf = kvrealloc(f->buf, size * 4, GFP_KERNEL);
-
-		if (!buf) {
-			f->err = -ENOMEM;
-			return;
-		}
-		f->buf = buf;
-		f->size = size;
-	}
-	f->buf[f->len + cells - 1] = 0;
-	memcpy(&f->buf[f->len], data, bytes);
-	f->len += cells;
-}
-
-static void test_iommu_fdt_cell(struct test_iommu_fdt *f, u32 val)
-{
-	__be32 cell = cpu_to_be32(val);
-
-	test_iommu_fdt_put(f, &cell, 4);
-}
-
-static void test_iommu_fdt_begin(struct test_iommu_fdt *f, const char *name)
-{
-	test_iommu_fdt_cell(f, 1);	/* FDT_BEGIN_NODE */
-	test_iommu_fdt_put(f, name, strlen(name) + 1);
-}
-
-static void test_iommu_fdt_end(struct test_iommu_fdt *f)
-{
-	test_iommu_fdt_cell(f, 2);	/* FDT_END_NODE */
-}
-
-static void test_iommu_fdt_prop(struct test_iommu_fdt *f, u32 name,
-				const void *val, size_t len)
-{
-	test_iommu_fdt_cell(f, 3);	/* FDT_PROP */
-	test_iommu_fdt_cell(f, len);
-	test_iommu_fdt_cell(f, name);
-	test_iommu_fdt_put(f, val, len);
-}
-
-static void test_iommu_fdt_str(struct test_iommu_fdt *f, u32 name,
-			       const char *s)
-{
-	test_iommu_fdt_prop(f, name, s, strlen(s) + 1);
-}
-
-static void test_iommu_fdt_u32s(struct test_iommu_fdt *f, u32 name,
-				u32 a, u32 b, int n)
-{
-	__be32 val[2] = { cpu_to_be32(a), cpu_to_be32(b) };
-
-	test_iommu_fdt_prop(f, name, val, n * 4);
-}
-
-/* The nodes, or with fixups the matching __local_fixups__ entries */
-static void test_iommu_fdt_nodes(struct test_iommu_fdt *f, bool fixups)
+static int test_iommu_build_changeset(void)
 {
 	char name[32];
+	int ret = 0;
 
-	test_iommu_fdt_begin(f, "test-iommus");
-	if (!fixups)
-		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
-				   "linux,test-iommu-bus");
-	/* Companions first: the instances' probe() looks them up */
-	for (int i = 0; i < instances && !fixups; i++) {
-		snprintf(name, sizeof(name), "companion%d", i);
-		test_iommu_fdt_begin(f, name);
-		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
-				   "linux,test-iommu-companion");
-		test_iommu_fdt_end(f);
+	for (int i = 0; i < instances && !ret; i++) {
+		struct test_iommu_inst *inst = &test_iommu_insts[i];
+
+		ret = of_changeset_update_prop_string(&test_iommu_ocs,
+						      inst->companion_np,
+						      "status", "okay");
+		if (!ret)
+			ret = of_changeset_update_prop_string(&test_iommu_ocs,
+							      inst->np,
+							      "status", "okay");
+		if (!ret && i >= instances - fixed)
+			ret = of_changeset_update_prop_string(&test_iommu_ocs,
+							      inst->np,
+							      "compatible",
+							      "linux,test-iommu-fixed");
 	}
-	for (int i = 0; i < instances && !fixups; i++) {
-		snprintf(name, sizeof(name), "iommu%d", i);
-		test_iommu_fdt_begin(f, name);
-		test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
-				   i < instances - fixed ? "linux,test-iommu" :
-				   "linux,test-iommu-fixed");
-		test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMU_CELLS, 1, 0, 1);
-		test_iommu_fdt_u32s(f, TEST_IOMMU_STR_PHANDLE, i + 1, 0, 1);
-		test_iommu_fdt_end(f);
-	}
-	for (int i = 0; i < instances; i++) {
-		for (int c = 0; c < clients; c++) {
+	for (int i = 0; i < instances && !ret; i++) {
+		for (int c = 0; c < clients && !ret; c++) {
+			u32 iommus[] = { test_iommu_insts[i].np->phandle, c };
+
 			snprintf(name, sizeof(name), "client%d-%d", i, c);
-			test_iommu_fdt_begin(f, name);
-			if (fixups) {
-				/* offset of the phandle in "iommus" */
-				test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMUS,
-						    0, 0, 1);
-			} else {
-				test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
-						   "linux,test-iommu-client");
-				test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMUS,
-						    i + 1, c, 2);
-			}
-			test_iommu_fdt_end(f);
+			ret = test_iommu_add_client(name, iommus,
+						    ARRAY_SIZE(iommus));
 		}
 	}
-	if (dual) {
-		/* Phandles 1 and 2, each with ID 1000; at offsets 0 and 8 */
-		__be32 val[4] = { cpu_to_be32(1), cpu_to_be32(1000),
-				  cpu_to_be32(2), cpu_to_be32(1000) };
+	if (!ret && dual) {
+		u32 iommus[] = { test_iommu_insts[0].np->phandle, 1000,
+				 test_iommu_insts[1].np->phandle, 1000 };
 
-		test_iommu_fdt_begin(f, "dual0");
-		if (fixups) {
-			test_iommu_fdt_u32s(f, TEST_IOMMU_STR_IOMMUS, 0, 8, 2);
-		} else {
-			test_iommu_fdt_str(f, TEST_IOMMU_STR_COMPATIBLE,
-					   "linux,test-iommu-client");
-			test_iommu_fdt_prop(f, TEST_IOMMU_STR_IOMMUS, val,
-					    sizeof(val));
-		}
-		test_iommu_fdt_end(f);
+		ret = test_iommu_add_client("dual0", iommus,
+					    ARRAY_SIZE(iommus));
 	}
-	test_iommu_fdt_end(f);
+	return ret;
 }
 
-static void *test_iommu_build_overlay(u32 *size)
+/*
+ * of_overlay_remove() frees the overlay's nodes and expects them to be
+ * held by nothing but the overlay, but a device made from a node puts it
+ * in its release, which CONFIG_DEBUG_KOBJECT_RELEASE delays by up to 4 s
+ * after the last put_device(). Wait for those releases: until the nodes
+ * are held as often as right after the overlay was applied.
+ */
+static void test_iommu_wait_releases(void)
 {
-	struct test_iommu_fdt f = {};
-	size_t strings, structs;
-	__be32 *hdr;
+	unsigned long timeout = jiffies + 30 * HZ;
 
-	/* Header (10 cells) and an empty memory reservation map (4 cells) */
-	for (int i = 0; i < 14; i++)
-		test_iommu_fdt_cell(&f, 0);
+	for (int i = 0; i <= 2 * instances; i++) {
+		struct device_node *np = test_iommu_bus;
+		unsigned int held = test_iommu_bus_held;
 
-	test_iommu_fdt_begin(&f, "");
-	test_iommu_fdt_begin(&f, "fragment@0");
-	test_iommu_fdt_str(&f, TEST_IOMMU_STR_TARGET_PATH, "/");
-	test_iommu_fdt_begin(&f, "__overlay__");
-	test_iommu_fdt_nodes(&f, false);
-	test_iommu_fdt_end(&f);
-	test_iommu_fdt_end(&f);
-	test_iommu_fdt_begin(&f, "__local_fixups__");
-	test_iommu_fdt_begin(&f, "fragment@0");
-	test_iommu_fdt_begin(&f, "__overlay__");
-	test_iommu_fdt_nodes(&f, true);
-	test_iommu_fdt_end(&f);
-	test_iommu_fdt_end(&f);
-	test_iommu_fdt_end(&f);
-	test_iommu_fdt_end(&f);
-	test_iommu_fdt_cell(&f, 9);	/* FDT_END */
-	structs = f.len - 14;
-	test_iommu_fdt_put(&f, test_iommu_fdt_strings,
-			   sizeof(test_iommu_fdt_strings));
-	strings = sizeof(test_iommu_fdt_strings);
-	if (f.err) {
-		kvfree(f.buf);
-		return NULL;
+		if (i < instances) {
+			np = test_iommu_insts[i].np;
+			held = test_iommu_insts[i].np_held;
+		} else if (i < 2 * instances) {
+			np = test_iommu_insts[i - instances].companion_np;
+			held = test_iommu_insts[i - instances].companion_np_held;
+		}
+		while (kref_read(&np->kobj.kref) > held) {
+			if (time_after(jiffies, timeout)) {
+				pr_warn("%pOF still held %u times, not %u, after 30 s\n",
+					np, kref_read(&np->kobj.kref), held);
+				break;
+			}
+			msleep(20);
+		}
 	}
-
-	hdr = f.buf;
-	hdr[0] = cpu_to_be32(0xd00dfeed);		/* magic */
-	hdr[1] = cpu_to_be32(f.len * 4);		/* totalsize */
-	hdr[2] = cpu_to_be32(14 * 4);			/* off_dt_struct */
-	hdr[3] = cpu_to_be32((14 + structs) * 4);	/* off_dt_strings */
-	hdr[4] = cpu_to_be32(10 * 4);			/* off_mem_rsvmap */
-	hdr[5] = cpu_to_be32(17);			/* version */
-	hdr[6] = cpu_to_be32(16);			/* last_comp_version */
-	hdr[8] = cpu_to_be32(strings);			/* size_dt_strings */
-	hdr[9] = cpu_to_be32(structs * 4);		/* size_dt_struct */
-	*size = f.len * 4;
-	return f.buf;
 }
 
-static void test_iommu_put_insts(void)
+/* Gives back what injections leaked, then drops the devices */
+static void test_iommu_put_devices(void)
 {
 	/* All first: other_leak leaks on other instances' devices */
 	for (int i = 0; i < TEST_IOMMU_MAX_INSTANCES; i++)
@@ -678,29 +592,84 @@ static void test_iommu_put_insts(void)
 		inst->dev = NULL;
 		put_device(inst->companion);
 		inst->companion = NULL;
+	}
+}
+
+static void test_iommu_put_nodes(void)
+{
+	for (int i = 0; i < TEST_IOMMU_MAX_INSTANCES; i++) {
+		struct test_iommu_inst *inst = &test_iommu_insts[i];
+
 		of_node_put(inst->np);
 		inst->np = NULL;
 		of_node_put(inst->companion_np);
 		inst->companion_np = NULL;
 	}
+	of_node_put(test_iommu_bus);
+	test_iommu_bus = NULL;
 }
 
-static int test_iommu_find_insts(struct device_node *bus)
+static int test_iommu_find_nodes(void)
 {
 	char name[32];
 
+	test_iommu_bus = of_find_node_by_path("/test-iommus");
+	if (!test_iommu_bus)
+		return -ENODEV;
 	for (int i = 0; i < instances; i++) {
 		struct test_iommu_inst *inst = &test_iommu_insts[i];
 
 		snprintf(name, sizeof(name), "iommu%d", i);
-		inst->np = of_get_child_by_name(bus, name);
+		inst->np = of_get_child_by_name(test_iommu_bus, name);
 		snprintf(name, sizeof(name), "companion%d", i);
-		inst->companion_np = of_get_child_by_name(bus, name);
+		inst->companion_np = of_get_child_by_name(test_iommu_bus, name);
 		if (!inst->np || !inst->companion_np)
 			return -ENODEV;
+		inst->np_held = kref_read(&inst->np->kobj.kref);
+		inst->companion_np_held = kref_read(&inst->companion_np->kobj.kref);
 		mutex_init(&inst->lock);
 	}
+	test_iommu_bus_held = kref_read(&test_iommu_bus->kobj.kref);
 	return 0;
+}
+
+/*
+ * The devices: the bus node's, which the OF core made when the overlay
+ * added the node under a populated root (arm64) or which is made here (an
+ * unpopulated root, as on x86); under it the companions, before the
+ * instances, whose probe() looks them up; then the instances and clients.
+ */
+static int test_iommu_populate(void)
+{
+	struct platform_device *pdev;
+
+	pdev = of_find_device_by_node(test_iommu_bus);
+	if (pdev) {
+		/* Held by it since the overlay was applied, released with it */
+		test_iommu_bus_held--;
+	} else {
+		pdev = of_platform_device_create(test_iommu_bus, NULL, NULL);
+		if (!pdev)
+			return -ENODEV;
+		get_device(&pdev->dev);
+	}
+	test_iommu_bus_pdev = pdev;
+	for (int i = 0; i < instances; i++)
+		if (!of_platform_device_create(test_iommu_insts[i].companion_np,
+					       NULL, &pdev->dev))
+			return -ENODEV;
+	return of_platform_populate(test_iommu_bus, NULL, NULL, &pdev->dev);
+}
+
+/* Whoever made the bus node's device: of_overlay_remove() finds it gone */
+static void test_iommu_depopulate(void)
+{
+	struct device *dev = &test_iommu_bus_pdev->dev;
+
+	device_for_each_child_reverse(dev, NULL, of_platform_device_destroy);
+	of_platform_device_destroy(dev, NULL);
+	put_device(dev);
+	test_iommu_bus_pdev = NULL;
 }
 
 static int test_iommu_debugfs_init(void)
@@ -737,9 +706,6 @@ static int test_iommu_debugfs_init(void)
 
 static int __init test_iommu_init(void)
 {
-	struct device_node *bus;
-	void *fdt;
-	u32 size;
 	int ret;
 
 	if (!instances || instances > TEST_IOMMU_MAX_INSTANCES ||
@@ -759,57 +725,52 @@ static int __init test_iommu_init(void)
 		return ret;
 	}
 
-	fdt = test_iommu_build_overlay(&size);
-	if (!fdt) {
-		ret = -ENOMEM;
-		goto err_driver;
-	}
-	ret = of_overlay_fdt_apply(fdt, size, &test_iommu_ovcs_id, NULL);
-	kvfree(fdt);
+	ret = of_overlay_fdt_apply(__dtbo_test_iommu_begin,
+				   __dtbo_test_iommu_end -
+				   __dtbo_test_iommu_begin,
+				   &test_iommu_ovcs_id, NULL);
 	if (ret) {
 		pr_err("cannot apply the overlay: %d\n", ret);
 		goto err_overlay;
 	}
-
-	bus = of_find_node_by_path("/test-iommus");
-	if (!bus) {
-		ret = -ENODEV;
-		goto err_overlay;
-	}
-	ret = test_iommu_find_insts(bus);
+	ret = test_iommu_find_nodes();
 	if (ret)
-		goto err_bus;
+		goto err_nodes;
 
-	test_iommu_parent = platform_device_register_simple("test-iommu-parent",
-							    PLATFORM_DEVID_NONE,
-							    NULL, 0);
-	if (IS_ERR(test_iommu_parent)) {
-		ret = PTR_ERR(test_iommu_parent);
-		goto err_bus;
+	of_changeset_init(&test_iommu_ocs);
+	ret = test_iommu_build_changeset();
+	if (!ret)
+		ret = of_changeset_apply(&test_iommu_ocs);
+	if (ret) {
+		pr_err("cannot apply the changeset: %d\n", ret);
+		goto err_changeset;
 	}
-	/* Companions, then instances, then clients: in node order */
-	ret = of_platform_populate(bus, NULL, NULL, &test_iommu_parent->dev);
+
+	ret = test_iommu_populate();
 	if (ret)
 		goto err_populate;
 	ret = test_iommu_debugfs_init();
 	if (ret)
-		goto err_populate;
-	of_node_put(bus);
+		goto err_debugfs;
 	pr_info("%u instance(s) (%u fixed), %u client(s) each%s\n", instances,
 		fixed, clients, dual ? ", a client of two" : "");
 	return 0;
 
-err_populate:
+err_debugfs:
 	debugfs_remove_recursive(test_iommu_dir);
-	of_platform_depopulate(&test_iommu_parent->dev);
-	platform_device_unregister(test_iommu_parent);
-err_bus:
-	test_iommu_put_insts();
-	of_node_put(bus);
+	test_iommu_put_devices();
+err_populate:
+	if (test_iommu_bus_pdev)
+		test_iommu_depopulate();
+	of_changeset_revert(&test_iommu_ocs);
+err_changeset:
+	of_changeset_destroy(&test_iommu_ocs);
+	test_iommu_wait_releases();
+err_nodes:
+	test_iommu_put_nodes();
 err_overlay:
 	if (test_iommu_ovcs_id)
 		of_overlay_remove(&test_iommu_ovcs_id);
-err_driver:
 	platform_driver_unregister(&test_iommu_fixed_driver);
 	platform_driver_unregister(&test_iommu_driver);
 	return ret;
@@ -819,9 +780,12 @@ module_init(test_iommu_init);
 static void __exit test_iommu_exit(void)
 {
 	debugfs_remove_recursive(test_iommu_dir);
-	test_iommu_put_insts();
-	of_platform_depopulate(&test_iommu_parent->dev);
-	platform_device_unregister(test_iommu_parent);
+	test_iommu_put_devices();
+	test_iommu_depopulate();
+	of_changeset_revert(&test_iommu_ocs);
+	of_changeset_destroy(&test_iommu_ocs);
+	test_iommu_wait_releases();
+	test_iommu_put_nodes();
 	of_overlay_remove(&test_iommu_ovcs_id);
 	platform_driver_unregister(&test_iommu_fixed_driver);
 	platform_driver_unregister(&test_iommu_driver);

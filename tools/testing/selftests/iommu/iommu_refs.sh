@@ -162,7 +162,15 @@ unload() {
 		[ ! -e "$i" ] || echo 1 >"$i"
 	done
 	for _ in {1..500}; do
-		modprobe -r "$1" 2>/dev/null && return 0
+		if modprobe -r "$1" 2>/dev/null; then
+			# The drivers' sysfs directories go with their last
+			# references, which DEBUG_KOBJECT_RELEASE delays
+			for _ in {1..1000}; do
+				[ -e "$TEST_DRV" ] || [ -e "$TEST_DRV-fixed" ] || return 0
+				nap 0.01
+			done
+			return 1
+		fi
 		nap 0.01
 	done
 	return 1

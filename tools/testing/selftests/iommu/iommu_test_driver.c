@@ -20,7 +20,7 @@
  *  - test_iommu.seed.*: one result per leak of the "iommu: fix device
  *    leaks" series, caught when the scenario that reproduces its pattern
  *    was, and a last "seed-leaks: caught N/11, controls passed M/2" line;
- *  - test_iommu.reload: loads and unloads the module 20 times; each load
+ *  - test_iommu.reload: loads and unloads the module 5 times; each load
  *    must create the instances and their counters, each unload remove them.
  *
  * The module is loaded with modprobe when there is one (compressed modules
@@ -41,7 +41,7 @@
 
 #define MODULE_PARAMS	"instances=3 clients=4 fixed=1 dual=1"
 #define CLIENTS		4
-#define RELOADS		20
+#define RELOADS		5
 /* insts[FIXED], when there is one: the instance that cannot be unbound */
 #define FIXED		2
 #define FIXED_DRIVER	"/sys/bus/platform/drivers/test-iommu-fixed"

@@ -14,8 +14,9 @@
 #include "iommu_refs.h"
 
 #define TEST_IOMMU_MODULE	"test_iommu"
-#define TEST_IOMMU_FILE		"test-iommu.ko"
+#define TEST_IOMMU_FILE		"test_iommu.ko"
 #define TEST_IOMMU_DRIVER	"/sys/bus/platform/drivers/test-iommu"
+#define TEST_IOMMU_FIXED_DRIVER	"/sys/bus/platform/drivers/test-iommu-fixed"
 #define TEST_IOMMU_DEBUGFS	"/sys/kernel/debug/test-iommu"
 #define TEST_IOMMU_MAX		4
 
@@ -26,7 +27,7 @@
 static char test_iommu_path[PATH_MAX];
 static bool test_iommu_compressed;
 
-/* test-iommu.ko, or a compressed test-iommu.ko.{xz,zst,gz}, under @dir */
+/* test_iommu.ko, or a compressed test_iommu.ko.{xz,zst,gz}, under @dir */
 static bool test_iommu_find_in(const char *dir, int depth)
 {
 	struct dirent *de;
@@ -241,6 +242,14 @@ static inline int test_iommu_unload(void)
 			return -ETIMEDOUT;
 		usleep(10000);
 	}
+	/*
+	 * A driver's sysfs directory goes with its last reference, which
+	 * CONFIG_DEBUG_KOBJECT_RELEASE delays: loading again before that
+	 * fails to register the drivers.
+	 */
+	if (wait_for(TEST_IOMMU_DRIVER, false) ||
+	    wait_for(TEST_IOMMU_FIXED_DRIVER, false))
+		return -ETIMEDOUT;
 	return 0;
 }
 
