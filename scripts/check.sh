@@ -101,8 +101,7 @@ lane_x86() {
 
 	"$st" -p "$KBUILD/x86_64/kernel-debug" build.x86_64 build build-x86_64 || s=1
 	"$st" -k "$x86/ktap-virtio-debug.log" -k "$x86/console-virtio-debug.log" qemu-x86_64 m qemu-x86_64 || s=1
-	"$st" -k "$x86/ktap-vtd-debug.log" -k "$x86/console-vtd-debug.log" qemu-x86_64-vtd m qemu-x86_64-vtd || s=1
-	"$st" -k "$x86/ktap-virtio-debug-llvm.log" -k "$x86/console-virtio-debug-llvm.log" qemu-x86_64-llvm m qemu-x86_64-llvm || s=1
+	"$st" -k "$x86/ktap-vtd-debug-llvm.log" -k "$x86/console-vtd-debug-llvm.log" qemu-x86_64-vtd m qemu-x86_64-vtd || s=1
 	"$st" -o "$LOGS/check-harness.log" check-harness m check-harness || s=1
 	"$st" -o "$LOGS/ksft-build.log" check-ksft-build m check-ksft-build || s=1
 	return $s
@@ -143,16 +142,15 @@ wait $b || status=1
 grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
 grep -h '^checker: ' "$LOGS/check-checker.log" 2>/dev/null
 # The seed series' leaks, as the test driver reproduces them, per guest
-for log in "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug.log" \
-	   "$x86/ktap-virtio-debug-llvm.log" "$arm/ktap-virtio-debug.log" \
-	   "$arm/ktap-smmuv3-debug.log"; do
+for log in "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log" \
+	   "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log"; do
 	line=$(grep -ho -m1 'seed-leaks: .*' "$log" 2>/dev/null) || line="seed-leaks: no result"
 	echo "$line ($(basename "$(dirname "$log")") $(basename "$log" .log | sed 's/^ktap-//'))"
 done
 "$st" --summary
 echo "== make check: all guests, compile tests and patch checks"
 "$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary \
-	"$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug.log" "$x86/ktap-virtio-debug-llvm.log" \
+	"$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log" \
 	"$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log" \
 	"$LOGS/console-build-checks.log" >"$LOGS/summary.txt" || status=1
 cat "$LOGS/summary.txt"

@@ -38,6 +38,7 @@
 #define pr_fmt(fmt) "iommu-debug-refs: " fmt
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/hashtable.h>
 #include <linux/iommu.h>
@@ -476,9 +477,24 @@ static void iommu_debug_refs_device_get(void *data, struct device *dev,
 	iommu_debug_refs_count(dev, true, caller);
 }
 
+/*
+ * When a device link's device last lost its last reference: under
+ * CONFIG_DEBUG_KOBJECT_RELEASE the device's release, which queues the
+ * link's release work, runs up to 4 s after that (lib/kobject.c).
+ */
+static unsigned long iommu_debug_refs_link_put_at;
+static bool iommu_debug_refs_link_put_seen;
+#define IOMMU_DEBUG_REFS_RELEASE_DELAY	(4 * HZ + HZ / 2)
+
 static void iommu_debug_refs_device_put(void *data, struct device *dev,
 					unsigned long caller)
 {
+	if (IS_ENABLED(CONFIG_DEBUG_KOBJECT_RELEASE) && dev->class &&
+	    kref_read(&dev->kobj.kref) == 1 &&
+	    !strcmp(dev->class->name, "devlink")) {
+		WRITE_ONCE(iommu_debug_refs_link_put_at, jiffies);
+		WRITE_ONCE(iommu_debug_refs_link_put_seen, true);
+	}
 	iommu_debug_refs_count(dev, false, caller);
 }
 
@@ -1213,11 +1229,23 @@ out:
 /*
  * Reading "settle" returns once the references dropped after an unbind
  * from elsewhere than the driver have been dropped: device links are
- * released from a workqueue. Userspace reads it before comparing counters,
- * instead of sleeping.
+ * released from a workqueue, which their devices' releases queue, delayed
+ * under CONFIG_DEBUG_KOBJECT_RELEASE. Userspace reads it before comparing
+ * counters, instead of sleeping.
  */
 static int iommu_debug_refs_settle_show(struct seq_file *s, void *unused)
 {
+	long left;
+
+	/* Until the delayed release of the link device put last is due */
+	while (READ_ONCE(iommu_debug_refs_link_put_seen)) {
+		left = READ_ONCE(iommu_debug_refs_link_put_at) +
+		       IOMMU_DEBUG_REFS_RELEASE_DELAY - jiffies;
+		if (left <= 0)
+			break;
+		if (msleep_interruptible(jiffies_to_msecs(left)))
+			return -EINTR;
+	}
 	device_link_wait_removal();
 	seq_puts(s, "settled\n");
 	return 0;

@@ -550,9 +550,12 @@ static int test_iommu_build_changeset(void)
  * held by nothing but the overlay, but a device made from a node puts it
  * in its release, which CONFIG_DEBUG_KOBJECT_RELEASE delays by up to 4 s
  * after the last put_device(). Wait for those releases: until the nodes
- * are held as often as right after the overlay was applied.
+ * are held as often as right after the overlay was applied, but for the
+ * bus node's device. The OF core has no such wait, nor a way to read a
+ * node's count but its kobject's, as drivers/of/unittest.c reads it.
+ * Returns false when a node is still held after 30 s.
  */
-static void test_iommu_wait_releases(void)
+static bool test_iommu_wait_releases(void)
 {
 	unsigned long timeout = jiffies + 30 * HZ;
 
@@ -567,15 +570,16 @@ static void test_iommu_wait_releases(void)
 			np = test_iommu_insts[i - instances].companion_np;
 			held = test_iommu_insts[i - instances].companion_np_held;
 		}
-		while (kref_read(&np->kobj.kref) > held) {
+		while (np && kref_read(&np->kobj.kref) > held) {
 			if (time_after(jiffies, timeout)) {
-				pr_warn("%pOF still held %u times, not %u, after 30 s\n",
-					np, kref_read(&np->kobj.kref), held);
-				break;
+				pr_err("%pOF still held %u times, not %u, after 30 s\n",
+				       np, kref_read(&np->kobj.kref), held);
+				return false;
 			}
 			msleep(20);
 		}
 	}
+	return true;
 }
 
 /* Gives back what injections leaked, then drops the devices */
@@ -609,6 +613,11 @@ static void test_iommu_put_nodes(void)
 	test_iommu_bus = NULL;
 }
 
+/*
+ * The overlay's nodes, the counts of their references right after it was
+ * applied, and the device of /test-iommus, which the OF core made when the
+ * overlay added the node under the root: it goes before the overlay.
+ */
 static int test_iommu_find_nodes(void)
 {
 	char name[32];
@@ -616,52 +625,50 @@ static int test_iommu_find_nodes(void)
 	test_iommu_bus = of_find_node_by_path("/test-iommus");
 	if (!test_iommu_bus)
 		return -ENODEV;
+	test_iommu_bus_held = kref_read(&test_iommu_bus->kobj.kref);
+	test_iommu_bus_pdev = of_find_device_by_node(test_iommu_bus);
+	if (!test_iommu_bus_pdev)
+		return -ENODEV;
+	/* Held by that device since the overlay was applied */
+	test_iommu_bus_held--;
 	for (int i = 0; i < instances; i++) {
 		struct test_iommu_inst *inst = &test_iommu_insts[i];
 
 		snprintf(name, sizeof(name), "iommu%d", i);
 		inst->np = of_get_child_by_name(test_iommu_bus, name);
-		snprintf(name, sizeof(name), "companion%d", i);
-		inst->companion_np = of_get_child_by_name(test_iommu_bus, name);
-		if (!inst->np || !inst->companion_np)
+		if (!inst->np)
 			return -ENODEV;
 		inst->np_held = kref_read(&inst->np->kobj.kref);
+		snprintf(name, sizeof(name), "companion%d", i);
+		inst->companion_np = of_get_child_by_name(test_iommu_bus, name);
+		if (!inst->companion_np)
+			return -ENODEV;
 		inst->companion_np_held = kref_read(&inst->companion_np->kobj.kref);
 		mutex_init(&inst->lock);
 	}
-	test_iommu_bus_held = kref_read(&test_iommu_bus->kobj.kref);
 	return 0;
 }
 
 /*
- * The devices: the bus node's, which the OF core made when the overlay
- * added the node under a populated root (arm64) or which is made here (an
- * unpopulated root, as on x86); under it the companions, before the
- * instances, whose probe() looks them up; then the instances and clients.
+ * The devices under the bus node's: the companions first, as the
+ * instances' probe() looks them up, then the instances and the clients.
  */
 static int test_iommu_populate(void)
 {
-	struct platform_device *pdev;
+	struct device *bus = &test_iommu_bus_pdev->dev;
 
-	pdev = of_find_device_by_node(test_iommu_bus);
-	if (pdev) {
-		/* Held by it since the overlay was applied, released with it */
-		test_iommu_bus_held--;
-	} else {
-		pdev = of_platform_device_create(test_iommu_bus, NULL, NULL);
-		if (!pdev)
-			return -ENODEV;
-		get_device(&pdev->dev);
-	}
-	test_iommu_bus_pdev = pdev;
 	for (int i = 0; i < instances; i++)
 		if (!of_platform_device_create(test_iommu_insts[i].companion_np,
-					       NULL, &pdev->dev))
+					       NULL, bus))
 			return -ENODEV;
-	return of_platform_populate(test_iommu_bus, NULL, NULL, &pdev->dev);
+	return of_platform_populate(test_iommu_bus, NULL, NULL, bus);
 }
 
-/* Whoever made the bus node's device: of_overlay_remove() finds it gone */
+/*
+ * The devices under the bus node's, then that one: of_overlay_remove()
+ * finds it gone. Not of_platform_depopulate(), which does nothing when
+ * populating failed before it marked the bus populated.
+ */
 static void test_iommu_depopulate(void)
 {
 	struct device *dev = &test_iommu_bus_pdev->dev;
@@ -670,6 +677,25 @@ static void test_iommu_depopulate(void)
 	of_platform_device_destroy(dev, NULL);
 	put_device(dev);
 	test_iommu_bus_pdev = NULL;
+}
+
+/*
+ * Everything test_iommu_find_nodes() found and what was made since goes,
+ * the overlay last, once no device holds its nodes; left applied, with an
+ * error, when one still does.
+ */
+static void test_iommu_remove_nodes(void)
+{
+	bool released;
+
+	if (test_iommu_bus_pdev)
+		test_iommu_depopulate();
+	released = test_iommu_wait_releases();
+	test_iommu_put_nodes();
+	if (!released)
+		pr_err("leaving the overlay applied: its nodes are still held\n");
+	else if (of_overlay_remove(&test_iommu_ovcs_id))
+		pr_err("cannot remove the overlay\n");
 }
 
 static int test_iommu_debugfs_init(void)
@@ -731,7 +757,9 @@ static int __init test_iommu_init(void)
 				   &test_iommu_ovcs_id, NULL);
 	if (ret) {
 		pr_err("cannot apply the overlay: %d\n", ret);
-		goto err_overlay;
+		if (test_iommu_ovcs_id)
+			of_overlay_remove(&test_iommu_ovcs_id);
+		goto err_driver;
 	}
 	ret = test_iommu_find_nodes();
 	if (ret)
@@ -760,17 +788,13 @@ err_debugfs:
 	debugfs_remove_recursive(test_iommu_dir);
 	test_iommu_put_devices();
 err_populate:
-	if (test_iommu_bus_pdev)
-		test_iommu_depopulate();
+	test_iommu_depopulate();
 	of_changeset_revert(&test_iommu_ocs);
 err_changeset:
 	of_changeset_destroy(&test_iommu_ocs);
-	test_iommu_wait_releases();
 err_nodes:
-	test_iommu_put_nodes();
-err_overlay:
-	if (test_iommu_ovcs_id)
-		of_overlay_remove(&test_iommu_ovcs_id);
+	test_iommu_remove_nodes();
+err_driver:
 	platform_driver_unregister(&test_iommu_fixed_driver);
 	platform_driver_unregister(&test_iommu_driver);
 	return ret;
@@ -782,11 +806,10 @@ static void __exit test_iommu_exit(void)
 	debugfs_remove_recursive(test_iommu_dir);
 	test_iommu_put_devices();
 	test_iommu_depopulate();
-	of_changeset_revert(&test_iommu_ocs);
+	if (of_changeset_revert(&test_iommu_ocs))
+		pr_err("cannot revert the changeset\n");
 	of_changeset_destroy(&test_iommu_ocs);
-	test_iommu_wait_releases();
-	test_iommu_put_nodes();
-	of_overlay_remove(&test_iommu_ovcs_id);
+	test_iommu_remove_nodes();
 	platform_driver_unregister(&test_iommu_fixed_driver);
 	platform_driver_unregister(&test_iommu_driver);
 }

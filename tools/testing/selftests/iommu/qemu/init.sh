@@ -16,7 +16,9 @@
 #                            (safety.sh) before the suite
 #   iommu_qemu.timeout=N     run_kselftest.sh -o N (default: settings)
 #   iommu_qemu.tests="..."   the programs to run (default: all but iommufd)
-#   iommu_qemu.inject=fail|hang|warn|oops  test the harness itself
+#   iommu_qemu.inject=fail+hang+warn|oops  test the harness itself (any
+#                                         of fail, hang, warn, oops, joined
+#                                         with +)
 
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PATH
@@ -72,29 +74,30 @@ for t in $tests; do
 	fi
 done
 
-case $inject in
-fail|hang)
+# iommu_qemu.inject: faults joined with "+", each with its own failed result
+injected() { case +$inject+ in *+$1+*) return 0 ;; esac; return 1; }
+for f in fail hang; do
+	injected $f || continue
 	# A program of a collection of its own, run by the same runner
 	mkdir -p harness
-	if [ "$inject" = fail ]; then
-		printf '#!/bin/sh\necho "injected failure"\nexit 1\n' >harness/inject.sh
+	if [ $f = fail ]; then
+		printf '#!/bin/sh\necho "injected failure"\nexit 1\n' >harness/inject-fail.sh
 	else
-		printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >harness/inject.sh
+		printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >harness/inject-hang.sh
 		echo timeout=10 >harness/settings
 	fi
-	chmod +x harness/inject.sh
-	echo harness:inject.sh >>kselftest-list.txt
-	sel="$sel -t harness:inject.sh"
-	;;
-warn)
+	chmod +x harness/inject-$f.sh
+	echo harness:inject-$f.sh >>kselftest-list.txt
+	sel="$sel -t harness:inject-$f.sh"
+done
+if injected warn; then
 	# The test driver WARNs when a client is released: the cycle of
 	# its first instance must fail with the splat
 	modprobe test_iommu instances=1 clients=2 warn_on_release=1
-	;;
-oops)
+fi
+if injected oops; then
 	echo EXCEPTION >/sys/kernel/debug/provoke-crash/DIRECT
-	;;
-esac
+fi
 
 [ "$safety" != 1 ] || . /safety.sh
 
@@ -107,7 +110,7 @@ for t in $direct; do
 	echo "# selftests: iommu: $t"
 	(cd iommu && ./$t $args) 2>&1 | sed 's/^/# /'
 done
-if [ "$inject" = warn ]; then
+if injected warn; then
 	for i in /sys/bus/platform/drivers/test-iommu/test-iommus:*; do
 		echo "${i##*/}" >/sys/bus/platform/drivers/test-iommu/unbind
 	done
