@@ -620,15 +620,17 @@ static void test_iommu_put_nodes(void)
  */
 static int test_iommu_find_nodes(void)
 {
+	struct platform_device *pdev;
 	char name[32];
 
 	test_iommu_bus = of_find_node_by_path("/test-iommus");
 	if (!test_iommu_bus)
 		return -ENODEV;
 	test_iommu_bus_held = kref_read(&test_iommu_bus->kobj.kref);
-	test_iommu_bus_pdev = of_find_device_by_node(test_iommu_bus);
-	if (!test_iommu_bus_pdev)
+	pdev = of_find_device_by_node(test_iommu_bus);
+	if (!pdev)
 		return -ENODEV;
+	test_iommu_bus_pdev = pdev;
 	/* Held by that device since the overlay was applied */
 	test_iommu_bus_held--;
 	for (int i = 0; i < instances; i++) {

@@ -152,6 +152,10 @@ restore() {
 	: >"$STATE"
 }
 
+settle() {
+	if [[ -r $REFS/settle ]]; then cat "$REFS/settle" >/dev/null; else nap 1; fi
+}
+
 unload() {
 	local i _
 	for i in "$TEST_DRV"/test-iommus:*; do
@@ -247,6 +251,9 @@ selftest() {
 	trap 'restore; trap - INT; kill -INT $$' INT
 	ktap_set_plan 3
 
+	# Deferred puts: the kernel says when they are done (older kernels:
+	# give them a second)
+	settle
 	a=$(snapshot) && b=$(snapshot)
 	if diff_json "$a" "$b" >/dev/null; then
 		ktap_test_pass refs_diff.identical
@@ -270,11 +277,10 @@ selftest() {
 		ktap_print_msg "refs_diff.unbind_rebind: SKIP: $why"
 		ktap_test_skip refs_diff.unbind_rebind
 	else
+		settle
 		a=$(snapshot)
 		for ((i = 0; i < cycles; i++)); do cycle_test || break; done
-		# Deferred puts: the kernel says when they are done (older
-		# kernels: give them a second)
-		if [[ -r $REFS/settle ]]; then cat "$REFS/settle" >/dev/null; else nap 1; fi
+		settle
 		b=$(snapshot)
 		kv="iommu=test-iommus driver=test-iommu cycles=$cycles"
 		if ((i < cycles)); then
