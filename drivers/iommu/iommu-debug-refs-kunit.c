@@ -408,6 +408,31 @@ static void iommu_debug_refs_test_driver_op(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, stats.dropped, 1);
 	KUNIT_EXPECT_EQ(test, refs->comp[0].dropped, 1);
 	KUNIT_EXPECT_NULL(test, refs->comp[0].dev);
+
+	/* The device the IOMMU's driver binds to, when not the hardware one */
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	refs->bound = other;
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	iommu_debug_refs_driver_begin(other, IOMMU_DEBUG_REFS_DRIVER_PROBE);
+	KUNIT_EXPECT_TRUE(test, iommu_debug_refs_test_has_call(current));
+	get_device(t->hwdev);
+	put_device(t->hwdev);
+	/* On the device being bound: not a companion */
+	get_device(other);
+	iommu_debug_refs_driver_end(other, 0);
+	put_device(other);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(current));
+	KUNIT_EXPECT_NULL(test, refs->comp[0].dev);
+	KUNIT_EXPECT_EQ(test, refs->comp[0].kept, 1);
+	iommu_debug_refs_test_stats(refs, IOMMU_DEBUG_REFS_DRIVER_PROBE, &stats);
+	KUNIT_EXPECT_EQ(test, stats.calls, 2);
+	KUNIT_EXPECT_EQ(test, stats.taken, 2);
+	KUNIT_EXPECT_EQ(test, stats.dropped, 1);
+	/* Deleted: forgotten */
+	iommu_debug_refs_forget_bound(other);
+	KUNIT_EXPECT_NULL(test, refs->bound);
+	iommu_debug_refs_driver_begin(other, IOMMU_DEBUG_REFS_DRIVER_REMOVE);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(current));
 }
 
 /* Reading "settle" waits for pending device link removals and says so */

@@ -44,6 +44,7 @@
 #include <linux/iommu.h>
 #include <linux/kallsyms.h>
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/platform_device.h>
@@ -137,6 +138,12 @@ struct iommu_debug_refs {
 	/* Protected by iommu_debug_refs_lock */
 	struct iommu_device *iommu;	/* while registered */
 	struct device *parent;		/* while registered, holds a reference */
+	/*
+	 * The parent as registered last, the device the IOMMU driver binds
+	 * to when it is not @hwdev: compared, never dereferenced, forgotten
+	 * when it is deleted.
+	 */
+	struct device *bound;
 	u64 registrations;
 	u64 other_taken;
 	u64 other_dropped;
@@ -161,6 +168,12 @@ struct iommu_debug_refs_call {
 	struct rcu_head rcu;
 	struct task_struct *task;	/* holds a reference */
 	enum iommu_debug_refs_site site;
+	/*
+	 * For probe() and remove(), the device the driver binds to, when
+	 * it is not watched: the references on it are the driver core's
+	 * (its children's, ...), not companions. Compared, never dereferenced.
+	 */
+	struct device *self;
 	unsigned long taken;
 	unsigned long dropped;
 	/*
@@ -184,6 +197,7 @@ struct iommu_debug_refs_call {
 struct iommu_debug_refs_driver_op {
 	struct list_head node;
 	struct device *dev;		/* compared, never dereferenced */
+	struct device *hwdev;		/* the same, or the one it is bound for */
 	struct task_struct *task;	/* holds a reference */
 	struct iommu_debug_refs_op op;
 };
@@ -465,7 +479,7 @@ static void iommu_debug_refs_count(struct device *dev, bool get,
 	 * the caller of get_device() holds a reference. IOMMU clients are not
 	 * companions.
 	 */
-	if (cur && get && (refs || comp || !dev->iommu))
+	if (cur && get && (refs || comp || (!dev->iommu && dev != cur->self)))
 		iommu_debug_refs_call_get(cur, dev, refs, refs || comp, caller);
 out:
 	rcu_read_unlock();
@@ -1079,23 +1093,59 @@ static void iommu_debug_refs_remove(struct device *dev)
 }
 
 /*
+ * The hardware device of the IOMMU whose driver binds to @dev, another
+ * device (see struct iommu_debug_refs), or NULL. Under RCU.
+ */
+static struct device *iommu_debug_refs_bound_for(struct device *dev)
+{
+	struct iommu_debug_refs *refs;
+
+	list_for_each_entry_rcu(refs, &iommu_debug_refs_list, node)
+		if (READ_ONCE(refs->bound) == dev)
+			return refs->hwdev;
+	return NULL;
+}
+
+/* @dev is being deleted: no IOMMU driver binds to it any more */
+static void iommu_debug_refs_forget_bound(struct device *dev)
+{
+	struct iommu_debug_refs *refs;
+	bool bound;
+
+	rcu_read_lock();
+	bound = iommu_debug_refs_bound_for(dev);
+	rcu_read_unlock();
+	if (!bound)
+		return;
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	list_for_each_entry(refs, &iommu_debug_refs_list, node)
+		if (refs->bound == dev)
+			WRITE_ONCE(refs->bound, NULL);
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+}
+
+/*
  * The IOMMU driver starts binding to (@site DRIVER_PROBE) or unbinding
- * from (DRIVER_REMOVE) @dev: if an IOMMU was registered on @dev before,
- * account the driver's probe() or remove() as a callback until it is done.
+ * from (DRIVER_REMOVE) @dev: if an IOMMU was registered on @dev before, or
+ * by a driver bound to @dev, account the driver's probe() or remove() as a
+ * callback until it is done.
  */
 static void iommu_debug_refs_driver_begin(struct device *dev,
 					  enum iommu_debug_refs_site site)
 {
 	struct iommu_debug_refs_driver_op *op, *d, *tmp;
 	struct iommu_debug_refs *refs;
+	struct device *hwdev = NULL;
 	const void *fn = NULL;
-	bool watched;
 
 	rcu_read_lock();
 	refs = iommu_debug_refs_lookup(dev);
-	watched = refs && refs->hwdev == dev;
+	if (refs && refs->hwdev == dev)
+		hwdev = dev;
+	else
+		hwdev = iommu_debug_refs_bound_for(dev);
 	rcu_read_unlock();
-	if (!watched)
+	if (!hwdev)
 		return;
 
 	mutex_lock(&iommu_debug_refs_mutex);
@@ -1130,8 +1180,12 @@ static void iommu_debug_refs_driver_begin(struct device *dev,
 	if (!op)
 		return;
 	op->dev = dev;
+	op->hwdev = hwdev;
 	op->task = get_task_struct(current);
 	iommu_debug_refs_op_begin(&op->op, site, fn);
+	/* Only this task reads it, in its own gets */
+	if (op->op.call && dev != hwdev)
+		op->op.call->self = dev;
 
 	mutex_lock(&iommu_debug_refs_mutex);
 	list_add(&op->node, &iommu_debug_refs_driver_ops);
@@ -1157,8 +1211,8 @@ static void iommu_debug_refs_driver_end(struct device *dev, int err)
 	mutex_unlock(&iommu_debug_refs_mutex);
 	if (!found)
 		return;
-	/* @dev's accounting is looked up, and used, under the raw spinlock */
-	iommu_debug_refs_finish(&found->op, NULL, NULL, dev, err);
+	/* The accounting is looked up, and used, under the raw spinlock */
+	iommu_debug_refs_finish(&found->op, NULL, NULL, found->hwdev, err);
 	put_task_struct(found->task);
 	kfree(found);
 }
@@ -1177,6 +1231,8 @@ static int iommu_debug_refs_notify(struct notifier_block *nb,
 		 */
 		if (iommu_debug_refs_watched(dev))
 			iommu_debug_refs_remove(dev);
+		if (action == BUS_NOTIFY_DEL_DEVICE)
+			iommu_debug_refs_forget_bound(dev);
 		break;
 	case BUS_NOTIFY_BIND_DRIVER:
 		iommu_debug_refs_driver_begin(dev, IOMMU_DEBUG_REFS_DRIVER_PROBE);
@@ -1322,6 +1378,7 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 {
 	struct device *parent = iommu->dev ? iommu->dev->parent : NULL;
 	struct iommu_debug_refs *refs;
+	struct device *bound;
 	bool created = false;
 
 	if (!hwdev)
@@ -1338,6 +1395,14 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 		dev_info(hwdev, "IOMMU references not counted: no bus to watch\n");
 		return;
 	}
+	/*
+	 * The bus of the device the driver is bound to, for its binds; not
+	 * one a module registered, which could go with the notifier on it
+	 */
+	if (parent && parent != hwdev &&
+	    (!parent->bus || is_module_address((unsigned long)parent->bus) ||
+	     iommu_debug_refs_watch_bus(parent->bus)))
+		dev_info(hwdev, "IOMMU driver's probe() and remove() not counted: no bus to watch\n");
 	/* Without it, references are counted but their stacks are not */
 	stack_depot_init();
 	/* Also before the mutex, which device deletion takes */
@@ -1347,6 +1412,7 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 	}
 
 	mutex_lock(&iommu_debug_refs_mutex);
+	bound = parent != hwdev ? parent : NULL;
 	/* Watch the driver's own device too, unless it is watched already */
 	if (parent == hwdev || (parent && iommu_debug_refs_watched(parent)))
 		parent = NULL;
@@ -1365,6 +1431,8 @@ void iommu_debug_refs_register(struct iommu_device *iommu,
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	refs->iommu = iommu;
 	refs->parent = parent;
+	if (bound)
+		WRITE_ONCE(refs->bound, bound);
 	refs->registrations++;
 	if (parent)
 		iommu_debug_refs_watch(&refs->parent_key, refs, parent);
