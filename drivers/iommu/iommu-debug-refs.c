@@ -187,6 +187,7 @@ struct iommu_debug_refs_call {
 	unsigned long unrecorded;
 	struct {
 		struct device *dev;
+		bool klist;	/* taken by a klist: see by_klist() */
 		char name[IOMMU_DEBUG_REFS_NAME_LEN];
 		unsigned int nr_entries;
 		unsigned long entries[IOMMU_DEBUG_REFS_STACK_DEPTH];
@@ -281,6 +282,21 @@ static void iommu_debug_refs_watch(struct iommu_debug_refs_key *key,
 }
 
 /*
+ * Whether @ip, the caller of a get_device() or put_device(), is a driver
+ * core list's: the references the device's own registration takes
+ * (klist_children_get(), klist_class_dev_get(), klist_devices_get()), as
+ * for a device a callback registers, and their puts. Without KALLSYMS,
+ * never.
+ */
+static bool iommu_debug_refs_by_klist(unsigned long ip)
+{
+	char sym[KSYM_SYMBOL_LEN];
+
+	sprint_symbol_no_offset(sym, ip);
+	return str_has_prefix(sym, "klist_");
+}
+
+/*
  * A reference taken on @dev by the callback @call: record the stack from
  * @caller, the caller of get_device(), outwards, and the name of @dev when
  * it is not @watched (a companion, if the callback keeps it). Beyond
@@ -312,6 +328,7 @@ static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 	memcpy(entries, trace + i, n * sizeof(*entries));
 	call->refs[call->nr_refs].dev = dev;
 	call->refs[call->nr_refs].nr_entries = n;
+	call->refs[call->nr_refs].klist = iommu_debug_refs_by_klist(entries[0]);
 	/* Valid: the caller of get_device() holds a reference */
 	name = watched ? NULL : dev_name(dev);
 	strscpy(call->refs[call->nr_refs].name, name ? name : "");
@@ -320,19 +337,31 @@ static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 
 /*
  * A reference dropped on @dev by @call: it undoes the newest get of @dev
- * by @call, or on a @tracked device one of those beyond refs[]. Returns
- * whether there was one.
+ * by @call, a klist's if @klist (the put is a klist's) and another's if
+ * not, so that a device registered in the callback keeps its klists'
+ * references and device_add()'s own get is undone by its put; or on a
+ * @tracked device one of those beyond refs[]. Returns whether there was
+ * one.
  */
 static bool iommu_debug_refs_call_put(struct iommu_debug_refs_call *call,
-				      struct device *dev, bool tracked)
+				      struct device *dev, bool tracked,
+				      bool klist)
 {
-	int i;
+	int i, found = -1;
 
 	for (i = (int)call->nr_refs - 1; i >= 0; i--) {
 		if (call->refs[i].dev != dev)
 			continue;
-		memmove(&call->refs[i], &call->refs[i + 1],
-			(call->nr_refs - i - 1) * sizeof(call->refs[0]));
+		if (found < 0)
+			found = i;
+		if (call->refs[i].klist == klist) {
+			found = i;
+			break;
+		}
+	}
+	if (found >= 0) {
+		memmove(&call->refs[found], &call->refs[found + 1],
+			(call->nr_refs - found - 1) * sizeof(call->refs[0]));
 		call->nr_refs--;
 		return true;
 	}
@@ -442,21 +471,24 @@ static void iommu_debug_refs_count(struct device *dev, bool get,
 	struct iommu_debug_refs_companion *comp = NULL;
 	struct iommu_debug_refs_call *cur;
 	struct iommu_debug_refs *refs;
+	bool undone = false, in_call, klist;
 	unsigned long flags;
-	bool undone = false;
 
 	rcu_read_lock();
 	refs = iommu_debug_refs_lookup(dev);
-	if (!refs && !iommu_debug_refs_in_call() &&
-	    !iommu_debug_refs_companion_held(dev))
+	in_call = iommu_debug_refs_in_call();
+	if (!refs && !in_call && !iommu_debug_refs_companion_held(dev))
 		goto out;
+	/* Named here, not under the raw spinlock */
+	klist = !get && in_call && iommu_debug_refs_by_klist(caller);
 
 	raw_spin_lock_irqsave(&iommu_debug_refs_lock, flags);
 	cur = iommu_debug_refs_current();
 	if (!refs)
 		comp = iommu_debug_refs_companion_of(dev, NULL);
 	if (cur && !get)
-		undone = iommu_debug_refs_call_put(cur, dev, refs || comp);
+		undone = iommu_debug_refs_call_put(cur, dev, refs || comp,
+						   klist);
 	if (refs && cur && get) {
 		refs->site[cur->site].taken++;
 		cur->taken++;
@@ -771,21 +803,6 @@ static void iommu_debug_refs_keep(struct iommu_debug_refs_call *call,
 }
 
 /*
- * Whether @ip, the caller of a get_device() whose reference a callback
- * kept, is a driver core list's get: the references the device's own
- * registration takes (klist_children_get(), klist_class_dev_get(),
- * klist_devices_get()), as for a device a callback registers. Without
- * KALLSYMS, never.
- */
-static bool iommu_debug_refs_by_klist(unsigned long ip)
-{
-	char sym[KSYM_SYMBOL_LEN];
-
-	sprint_symbol_no_offset(sym, ip);
-	return str_has_prefix(sym, "klist_");
-}
-
-/*
  * Finish @op for the instance registered as @iommu, or with @fwnode, or on
  * the watched device @hwdev: see iommu_debug_refs_op_end().
  */
@@ -808,8 +825,7 @@ static void iommu_debug_refs_finish(struct iommu_debug_refs_op *op,
 		stacks[i] = stack_depot_save(call->refs[i].entries,
 					     call->refs[i].nr_entries,
 					     GFP_KERNEL);
-		skip[i] = call->refs[i].name[0] &&
-			  iommu_debug_refs_by_klist(call->refs[i].entries[0]);
+		skip[i] = call->refs[i].name[0] && call->refs[i].klist;
 	}
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	if (hwdev) {
