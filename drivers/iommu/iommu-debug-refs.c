@@ -526,11 +526,12 @@ static void iommu_debug_refs_device_get(void *data, struct device *dev,
 /*
  * When a device link's device last lost its last reference: under
  * CONFIG_DEBUG_KOBJECT_RELEASE the device's release, which queues the
- * link's release work, runs up to 4 s after that (lib/kobject.c).
+ * link's release work, runs up to 4 s after that (lib/kobject.c). It
+ * starts as long before boot as makes nothing due.
  */
-static unsigned long iommu_debug_refs_link_put_at;
-static bool iommu_debug_refs_link_put_seen;
 #define IOMMU_DEBUG_REFS_RELEASE_DELAY	(4 * HZ + HZ / 2)
+static unsigned long iommu_debug_refs_link_put_at =
+	INITIAL_JIFFIES - IOMMU_DEBUG_REFS_RELEASE_DELAY;
 
 static void iommu_debug_refs_device_put(void *data, struct device *dev,
 					unsigned long caller)
@@ -539,7 +540,6 @@ static void iommu_debug_refs_device_put(void *data, struct device *dev,
 	    kref_read(&dev->kobj.kref) == 1 &&
 	    !strcmp(dev->class->name, "devlink")) {
 		WRITE_ONCE(iommu_debug_refs_link_put_at, jiffies);
-		WRITE_ONCE(iommu_debug_refs_link_put_seen, true);
 	}
 	iommu_debug_refs_count(dev, false, caller);
 }
@@ -1310,9 +1310,9 @@ static int iommu_debug_refs_settle_show(struct seq_file *s, void *unused)
 	long left;
 
 	/* Until the delayed release of the link device put last is due */
-	while (READ_ONCE(iommu_debug_refs_link_put_seen)) {
-		left = READ_ONCE(iommu_debug_refs_link_put_at) +
-		       IOMMU_DEBUG_REFS_RELEASE_DELAY - jiffies;
+	for (;;) {
+		left = (long)(READ_ONCE(iommu_debug_refs_link_put_at) +
+			      IOMMU_DEBUG_REFS_RELEASE_DELAY - jiffies);
 		if (left <= 0)
 			break;
 		if (msleep_interruptible(jiffies_to_msecs(left)))

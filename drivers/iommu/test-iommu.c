@@ -555,31 +555,34 @@ static int test_iommu_build_changeset(void)
  * node's count but its kobject's, as drivers/of/unittest.c reads it.
  * Returns false when a node is still held after 30 s.
  */
+static bool test_iommu_wait_node(struct device_node *np, unsigned int held,
+				 unsigned long timeout)
+{
+	while (np && kref_read(&np->kobj.kref) > held) {
+		if (time_after(jiffies, timeout)) {
+			pr_err("%pOF still held %u times, not %u, after 30 s\n",
+			       np, kref_read(&np->kobj.kref), held);
+			return false;
+		}
+		msleep(20);
+	}
+	return true;
+}
+
 static bool test_iommu_wait_releases(void)
 {
 	unsigned long timeout = jiffies + 30 * HZ;
 
-	for (int i = 0; i <= 2 * instances; i++) {
-		struct device_node *np = test_iommu_bus;
-		unsigned int held = test_iommu_bus_held;
+	for (int i = 0; i < instances; i++) {
+		struct test_iommu_inst *inst = &test_iommu_insts[i];
 
-		if (i < instances) {
-			np = test_iommu_insts[i].np;
-			held = test_iommu_insts[i].np_held;
-		} else if (i < 2 * instances) {
-			np = test_iommu_insts[i - instances].companion_np;
-			held = test_iommu_insts[i - instances].companion_np_held;
-		}
-		while (np && kref_read(&np->kobj.kref) > held) {
-			if (time_after(jiffies, timeout)) {
-				pr_err("%pOF still held %u times, not %u, after 30 s\n",
-				       np, kref_read(&np->kobj.kref), held);
-				return false;
-			}
-			msleep(20);
-		}
+		if (!test_iommu_wait_node(inst->np, inst->np_held, timeout) ||
+		    !test_iommu_wait_node(inst->companion_np,
+					  inst->companion_np_held, timeout))
+			return false;
 	}
-	return true;
+	return test_iommu_wait_node(test_iommu_bus, test_iommu_bus_held,
+				    timeout);
 }
 
 /* Gives back what injections leaked, then drops the devices */
