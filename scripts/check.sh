@@ -104,6 +104,7 @@ lane_x86() {
 	"$st" -k "$x86/ktap-vtd-debug-llvm.log" -k "$x86/console-vtd-debug-llvm.log" qemu-x86_64-vtd m qemu-x86_64-vtd || s=1
 	"$st" -o "$LOGS/check-harness.log" check-harness m check-harness || s=1
 	"$st" -o "$LOGS/ksft-build.log" check-ksft-build m check-ksft-build || s=1
+	"$st" -o "$LOGS/check-checker.log" check-checker m check-checker || s=1
 	return $s
 }
 
@@ -115,7 +116,6 @@ lane_other() {
 	# bisect-check use it): every option its fragments ask for survives.
 	"$st" config.x86_64 m config-x86_64 || s=1
 	"$st" -o "$LOGS/check-series.log" check-series m check-series || s=1
-	"$st" -o "$LOGS/check-checker.log" check-checker m check-checker || s=1
 	"$st" -p "$KBUILD/aarch64/kernel-debug" build.aarch64 build build-aarch64 || s=1
 	"$st" -k "$arm/ktap-virtio-debug.log" -k "$arm/console-virtio-debug.log" qemu-aarch64 m qemu-aarch64 || s=1
 	"$st" -k "$arm/ktap-smmuv3-debug.log" -k "$arm/console-smmuv3-debug.log" qemu-aarch64-smmuv3 m qemu-aarch64-smmuv3 || s=1

@@ -37,9 +37,14 @@ case "${1:-}" in
 --summary)
 	[ -s "$log.stages" ] || exit 0
 	echo "stage times:"
-	awk '{ printf "  %-28s %-6s %d min %02d s\n", $1, $3, $2 / 60, $2 % 60 }' "$log.stages"
+	awk '{ printf "  %-28s %-6s %2d min %02d s", $1, $3, $2 / 60, $2 % 60
+	       if ($4 != "") printf "   CPU %3d min %02d s", $4 / 60, $4 % 60
+	       printf "\n"; cpu += $4 }
+	     END { printf "%d\n", cpu > "/dev/stderr" }' "$log.stages" 2>"$log.cpu"
 	total=$(($(date +%s) - $(cat "$log.start" 2>/dev/null || date +%s)))
-	echo "  total                               $(fmt "$total")"
+	cpu=$(cat "$log.cpu")
+	printf '  %-35s %2d min %02d s   CPU %3d min %02d s (of the stages that ran)\n' \
+		total $((total / 60)) $((total % 60)) $((cpu / 60)) $((cpu % 60))
 	exit 0
 	;;
 esac
@@ -98,9 +103,16 @@ rc=$?
 (flock 9 && echo "== $name: $*" && cat "$out") 9>>"$log" >>"$log"
 [ "$keep" = /dev/null ] || cp "$out" "$keep"
 secs=$(($(date +%s) - start))
+# The CPU time (user and system) of the stage's command and all it waited
+# for: the children's line of times, which a subshell would not see
+times >"$out.times"
+cpu=$(awk 'NR == 2 { n = 0
+	for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); n += t[1] * 60 + t[2] }
+	printf "%d", n }' "$out.times")
+rm -f "$out.times"
 if [ $rc = 0 ]; then
 	echo "== $name: ok, $(fmt $secs)"
-	echo "$name $secs ok" >>"$log.stages"
+	echo "$name $secs ok $cpu" >>"$log.stages"
 	[ -n "$progress" ] && find "$progress" -name '*.o' 2>/dev/null | wc -l >"$progress/.objects"
 	if [ -n "$key" ]; then
 		mkdir -p "$(dirname "$stamp")"
@@ -112,6 +124,6 @@ else
 	msg="== $name: FAILED after $(fmt $secs); its last lines (all of it in $log):
 $(tail -n 25 "$out" | sed 's/^/   /')"
 	printf '%s\n' "$msg"
-	echo "$name $secs FAILED" >>"$log.stages"
+	echo "$name $secs FAILED $cpu" >>"$log.stages"
 fi
 exit $rc
