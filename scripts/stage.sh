@@ -39,10 +39,9 @@ case "${1:-}" in
 	echo "stage times:"
 	awk '{ printf "  %-28s %-6s %2d min %02d s", $1, $3, $2 / 60, $2 % 60
 	       if ($4 != "") printf "   CPU %3d min %02d s", $4 / 60, $4 % 60
-	       printf "\n"; cpu += $4 }
-	     END { printf "%d\n", cpu > "/dev/stderr" }' "$log.stages" 2>"$log.cpu"
+	       printf "\n" }' "$log.stages"
 	total=$(($(date +%s) - $(cat "$log.start" 2>/dev/null || date +%s)))
-	cpu=$(cat "$log.cpu")
+	cpu=$(awk '{ n += $4 } END { print n + 0 }' "$log.stages")
 	printf '  %-35s %2d min %02d s   CPU %3d min %02d s (of the stages that ran)\n' \
 		total $((total / 60)) $((total % 60)) $((cpu / 60)) $((cpu % 60))
 	exit 0
