@@ -247,3 +247,70 @@ static struct foo *ok_finder(struct fwnode_handle *fwnode)
 	return NULL;
 }
 
+
+/* The put in the branch of a test that the device was found (tegra clk). */
+static int ok_found_put_else(struct device_node *np, struct device_node *child)
+{
+	struct platform_device *parent = of_find_device_by_node(np);
+
+	if (parent) {
+		of_platform_device_create(child, NULL, &parent->dev);
+		put_device(&parent->dev);
+	} else {
+		WARN(1, "no parent\n");
+	}
+	return 0;
+}
+
+/* The same test without the put still leaks. */
+static int leak_found_no_put_else(struct device_node *np, struct device_node *child)
+{
+	struct platform_device *parent = of_find_device_by_node(np);
+
+	if (parent)
+		of_platform_device_create(child, NULL, &parent->dev);
+	else
+		WARN(1, "no parent\n");
+	return 0;
+}
+
+/* A getter returning what it found, NULL otherwise (gio_dev_get()). */
+static struct foo *ok_found_return_else(struct foo *foo)
+{
+	struct device *tmp = get_device(&foo->dev);
+
+	if (tmp)
+		return to_foo(tmp);
+	else
+		return NULL;
+}
+
+/* The put left to a KUnit action (the cs_dsp tests). */
+static int ok_kunit_action(struct kunit *test, struct foo *foo)
+{
+	foo->test_dev = get_device(test->dev);
+	if (!foo->test_dev)
+		return -ENODEV;
+	return kunit_add_action_or_reset(test, put_device_wrapper, foo->test_dev);
+}
+
+/* A getter whose *_release() drops the reference (mtk_ecc_get()). */
+static struct foo *ok_ecc_get(struct device_node *np)
+{
+	struct platform_device *pdev = of_find_device_by_node(np);
+	struct foo *foo;
+
+	if (!pdev)
+		return ERR_PTR(-EPROBE_DEFER);
+	foo = platform_get_drvdata(pdev);
+	if (!foo) {
+		put_device(&pdev->dev);
+		return ERR_PTR(-EPROBE_DEFER);
+	}
+	return foo;
+}
+
+static void ok_ecc_release(struct foo *foo)
+{
+	put_device(foo->ecc_dev);
+}

@@ -11,14 +11,17 @@
 ///
 // Confidence: Moderate
 // URL: https://coccinelle.gitlabpages.inria.fr/website
-// Comments: Not reported: the branch of a NULL test of the result; a
-//  reference returned (also through a helper or container_of()), stored,
-//  declared __free(), or handed to devm_add_action*(); a lookup after a
-//  comment saying who is responsible for its put_device(); a *_get*()
-//  function returning what it found, in a file with a *_put*() function.
-//  Limits: one file at a time; a field counts as dropped when a put in the
-//  file drops a field of that name; a put through a local alias or through
-//  a helper that takes a void pointer is not seen.
+// Comments: Not reported: the branch of a NULL test of the result (also
+//  the else branch of a test that it is not NULL); a reference returned
+//  (also through a helper or container_of()), stored, declared __free(),
+//  or handed to devm_add_action*() or kunit_add_action*(); a lookup after
+//  a comment saying who is responsible for its put_device(); a *_get*()
+//  function returning what it found, in a file with a *_put*() or
+//  *_release*() function that drops a reference.
+//  Limits: one file at a time, and nothing learnt from one file decides a
+//  report in another; a field counts as dropped when a put in the file
+//  drops a field of that name; a put through a local alias or through a
+//  helper that takes a void pointer is not seen.
 // Options: --no-includes --include-headers
 
 virtual report
@@ -27,10 +30,33 @@ virtual context
 
 @initialize:python@
 @@
+import re
+
+# The lookups, which return a device with a reference held for the caller.
+LOOKUP = re.compile(r"^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|"
+		    r"bus_find_next_device|driver_find_device(_by_[a-z_]+)?|"
+		    r"driver_find_next_device|class_find_device(_by_[a-z_]+)?|"
+		    r"device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|"
+		    r"platform_find_device_by_driver|of_find_i2c_device_by_node|"
+		    r"of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|"
+		    r"i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|"
+		    r"i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|"
+		    r"spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$")
+# The puts that drop such a reference, besides put_device().
+WRAPPER_PUT = re.compile(r"^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$")
+
+def lookup(f):
+	return LOOKUP.match(f) is not None
+
+def wrapper_put(f):
+	return WRAPPER_PUT.match(f) is not None
+
 # (file, field): a put in the file drops a field of that name.
 dropped = set()
-# (file, function): functions named *_put* that drop a reference.
-put_functions = set()
+# Files with a function named *_put* that drops a reference: facts about
+# one file never decide a report in another, whatever the order of the
+# files or --jobs.
+put_files = set()
 # Lookups that are not leaks, by position.
 fine = set()
 reported = set()
@@ -51,7 +77,7 @@ def keep(key):
 @drop@
 expression E, E2;
 identifier fld;
-identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
+identifier put : script:python() { wrapper_put(put) };
 position p;
 @@
 (
@@ -83,7 +109,7 @@ dropped.add((p[0].file, fld))
 @dropalias exists@
 expression E, E2;
 identifier x, fld;
-identifier put =~ "^(put_device|platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
+identifier put : script:python() { put == "put_device" or wrapper_put(put) };
 type T;
 position p;
 @@
@@ -102,10 +128,11 @@ p << dropalias.p;
 dropped.add((p[0].file, fld))
 
 @putter@
-identifier fn =~ "_put(_|$)";
-identifier put =~ "^(put_device|platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
+identifier fn =~ "_(put|release)(_|$)";
+identifier put : script:python() { put == "put_device" or wrapper_put(put) };
+position p;
 @@
-fn(...)
+fn@p(...)
 {
 <+...
 put(...)
@@ -113,15 +140,15 @@ put(...)
 }
 
 @script:python@
-fn << putter.fn;
+p << putter.p;
 @@
-put_functions.add(fn)
+put_files.add(p[0].file)
 
 // A comment before the lookup that says who is responsible for the put:
 // "/* The CMDQV driver is responsible for put_device() */".
 @annotated@
 comments c;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python() { lookup(f) };
 expression E;
 type T;
 identifier id;
@@ -166,7 +193,7 @@ fine.add(pos(p[0]))
 // or its driver data.
 @devm exists@
 identifier id;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python() { lookup(f) };
 expression E, E1, E2;
 type T;
 position p;
@@ -179,7 +206,7 @@ position p;
  E = f@p(...);
 )
 ... when any
-\(devm_add_action\|devm_add_action_or_reset\)(E1, E2, \(id\|&id->dev\|E\|&E->dev\))
+\(devm_add_action\|devm_add_action_or_reset\|kunit_add_action\|kunit_add_action_or_reset\)(E1, E2, \(id\|&id->dev\|E\|&E->dev\))
 
 @script:python@
 p << devm.p;
@@ -188,7 +215,7 @@ fine.add(pos(p[0]))
 
 @devm_data exists@
 identifier id, x;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python() { lookup(f) };
 expression E1, E2;
 type T;
 position p;
@@ -201,7 +228,7 @@ position p;
 ... when any
 x = \(platform_get_drvdata(id)\|dev_get_drvdata(&id->dev)\|dev_get_drvdata(id)\);
 ... when any
-\(devm_add_action\|devm_add_action_or_reset\)(E1, E2, x)
+\(devm_add_action\|devm_add_action_or_reset\|kunit_add_action\|kunit_add_action_or_reset\)(E1, E2, x)
 
 @script:python@
 p << devm_data.p;
@@ -216,7 +243,7 @@ fine.add(pos(p[0]))
 identifier fn =~ "_get";
 identifier x !~ "^NULL$";
 identifier id;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python() { lookup(f) };
 type T, T2;
 position p1;
 @@
@@ -235,14 +262,14 @@ return x;
 @script:python@
 p1 << getter.p1;
 @@
-if put_functions:
+if p1[0].file in put_files:
 	fine.add(pos(p1[0]))
 
 @finder exists@
 identifier fn =~ "find";
 identifier id, x;
 identifier conv !~ "^(platform_get_drvdata|dev_get_drvdata|i2c_get_clientdata|spi_get_drvdata|dev_get_regmap)$";
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python() { lookup(f) };
 type T, T2;
 position p1;
 @@
@@ -270,10 +297,10 @@ fine.add(pos(p1[0]))
 @leak exists@
 identifier id;
 identifier g =~ "(^to_|_to_|_get$)";
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
-identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
+identifier f : script:python() { lookup(f) };
+identifier put : script:python() { wrapper_put(put) };
 expression E, E1, E3;
-statement S;
+statement S, S2;
 type T, T1;
 position p1, p2;
 @@
@@ -287,8 +314,11 @@ position p1, p2;
     when != put(id)
     when != if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\|IS_ERR(id)\) ...+>) S
     when != if (\(id\|id != NULL\)) return ...;
+    when != if (\(id\|id != NULL\)) return ...; else S2
     when != if (\(id\|id != NULL\)) { ... return ...; }
+    when != if (\(id\|id != NULL\)) { ... return ...; } else S2
     when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> }
+    when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> } else S2
     when != E3 = id
     when != E3 = &id->dev
     when != E3 = (T1)id
@@ -302,6 +332,7 @@ position p1, p2;
      when != put_device(&id->dev)
      when != put(id)
      when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> }
+     when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> } else S2
      when != E3 = id
      when != E3 = &id->dev
      when != E3 = (T1)id
@@ -376,8 +407,8 @@ position leak.p2;
 // A reference stored in a field that no put in this file drops.
 @store exists@
 identifier id;
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|get_device|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
-identifier put =~ "^(platform_device_put|of_dev_put|spi_dev_put|i2c_put_adapter)$";
+identifier f : script:python() { lookup(f) };
+identifier put : script:python() { wrapper_put(put) };
 expression E, E2, E3;
 identifier fld;
 type T, T1;
@@ -460,7 +491,7 @@ expression E;
 // only used to read the driver data.  get_device(dev) on a device the
 // caller holds is not a lookup.
 @unkept@
-identifier f =~ "^(of_find_device_by_node|bus_find_device(_by_[a-z_]+)?|bus_find_next_device|driver_find_device(_by_[a-z_]+)?|driver_find_next_device|class_find_device(_by_[a-z_]+)?|device_find_child(_by_[a-z_]+)?|device_find_any_child|platform_find_device_by_driver|of_find_i2c_device_by_node|of_find_i2c_adapter_by_node|of_get_i2c_adapter_by_node|i2c_find_device_by_fwnode|i2c_find_adapter_by_fwnode|i2c_get_adapter_by_fwnode|of_find_spi_device_by_node|spi_find_device_by_fwnode|acpi_spi_find_device_by_adev)$";
+identifier f : script:python() { lookup(f) and f != "get_device" };
 position p;
 statement S1, S2;
 @@
