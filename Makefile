@@ -108,9 +108,9 @@ bench: $(TREE)
 	done; done | tee $(LOGS)/bench.txt
 	@$(CURDIR)/scripts/bench-ratio.sh $(LOGS)/bench.txt
 
-# The drivers the patches touch but QEMU cannot run, built with COMPILE_TEST.
+# The files the patches change that QEMU cannot run, built from allmodconfig.
 compile-test: $(TREE)
-	@status=0; for a in arm64 arm; do \
+	@status=0; for a in arm64 arm sparc x86_64; do \
 		$(LOCK) $(CURDIR)/scripts/compile-test.sh $(SRC) $(KBUILD)/compile-test-$$a $$a || status=1; \
 	done; exit $$status
 
@@ -152,15 +152,25 @@ check-checker: $(TREE)
 	@base=$(BASE_TREE) || exit 1; \
 	$(LOCK) $(CURDIR)/scripts/checker-score.sh $(SRC) "$$base" $(CACHE) $(BUILD)/checker
 
-# The checker on the subsystems with of_xlate-style lookups (README.md has
-# the triage of what it reports).
-SURVEY_DIRS ?= drivers/iommu drivers/dma drivers/phy drivers/reset drivers/mailbox \
-	drivers/memory drivers/soc drivers/usb
-checker-survey: $(TREE)
-	@base=$(BASE_TREE) || exit 1; cd "$$base" && for d in $(SURVEY_DIRS); do \
-		spatch -D report --very-quiet --no-show-diff --no-includes --include-headers --jobs 2 \
-			--cocci-file $(SRC)/scripts/coccinelle/free/device_ref_leak.cocci --dir $$d; \
-	done
+# The checker on every file of the base that calls a lookup, twice (two
+# jobs in file order, one job in reverse order: the reports must match),
+# against its triage, scripts/checker-triage.tsv (README.md).
+checker-tree: $(TREE)
+	@base=$(BASE_TREE) || exit 1; out=$(BUILD)/checker-tree; mkdir -p $$out; \
+	cocci=$(SRC)/scripts/coccinelle/free/device_ref_leak.cocci; \
+	start=$$(date +%s); \
+	$(CURDIR)/scripts/checker-tree.sh "$$base" $$cocci 2 sorted >$$out/reports.txt || exit 1; \
+	echo "checker-tree: $$(wc -l <$$out/reports.txt) reports in $$(($$(date +%s) - start)) s (--jobs 2)"; \
+	$(CURDIR)/scripts/checker-tree.sh "$$base" $$cocci 1 reversed >$$out/reports-1.txt || exit 1; \
+	cmp -s $$out/reports.txt $$out/reports-1.txt || \
+		{ echo "not ok checker-tree: reports differ with file order and --jobs"; exit 1; }; \
+	echo "ok checker-tree: the same reports in reverse order with --jobs 1"; \
+	cut -d: -f1,2 $$out/reports.txt >$$out/sites.txt; \
+	awk -F'\t' '!/^#/ && $$6 != "rule" { print $$1 ":" $$2 }' $(CURDIR)/scripts/checker-triage.tsv | \
+		sort -t: -k1,1 -k2,2n >$$out/triaged.txt; \
+	if diff $$out/triaged.txt $$out/sites.txt; then \
+		echo "ok checker-tree: every report is in scripts/checker-triage.tsv"; \
+	else echo "not ok checker-tree: reports and scripts/checker-triage.tsv differ"; exit 1; fi
 
 # Every patch applies with git am on the base.
 check-patches: $(TREE)
@@ -206,5 +216,5 @@ clean:
 
 .PHONY: all deps tree run build-x86_64 build-aarch64 initramfs-x86_64 config-x86_64 qemu-x86_64 \
 	qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
-	check-checker checker-survey soak bench series check-series bisect-check compile-test \
+	check-checker checker-tree soak bench series check-series bisect-check compile-test \
 	size-check check-patches check-harness check clean

@@ -140,7 +140,7 @@ wait $b || status=1
 	echo "iommu-qemu: done"
 } >"$LOGS/console-build-checks.log"
 grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
-grep -h '^checker: ' "$LOGS/check-checker.log" 2>/dev/null
+grep -h -e '^checker: ' -e '^real-bugs: ' "$LOGS/check-checker.log" 2>/dev/null
 # The seed series' leaks, as the test driver reproduces them, per guest
 for log in "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log" \
 	   "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log"; do

@@ -168,5 +168,45 @@ else
 	notok "checker.coccicheck_context # expected the 6 lookups marked, got $n (see $out/coccicheck-context.txt)"
 fi
 
+# The whole tree's triage (scripts/checker-triage.tsv, from make
+# checker-tree): on the files it names, the base's reports are exactly its
+# rows but those a rule now accepts, in either order of the files and with
+# one job or two; on the assembled tree, no site whose fix is in
+# patches/series is reported any more.
+triage=$top/scripts/checker-triage.tsv
+files=$out/triage-files
+awk -F'\t' '!/^#/ { print $1 }' "$triage" | sort -u >"$files"
+"$top/scripts/checker-tree.sh" "$base" "$cocci" 2 sorted "$files" >"$out/triage-base.txt" 2>/dev/null
+"$top/scripts/checker-tree.sh" "$base" "$cocci" 1 reversed "$files" >"$out/triage-base-1.txt" 2>/dev/null
+if cmp -s "$out/triage-base.txt" "$out/triage-base-1.txt"; then
+	ok "checker.order # $(wc -l <"$files") files: the same reports in reverse order with --jobs 1"
+else
+	notok "checker.order # reports differ with the order of the files or --jobs (see $out/triage-base*.txt)"
+fi
+got=$(cut -d: -f1,2 "$out/triage-base.txt" | sort)
+want=$(awk -F'\t' '!/^#/ && $6 != "rule" { print $1 ":" $2 }' "$triage" | sort)
+if [ "$got" = "$want" ]; then
+	ok "checker.triage # $(wc -l <<<"$want") reports on $basever, each triaged"
+else
+	notok "checker.triage # reports and scripts/checker-triage.tsv differ: $(diff <(echo "$want") <(echo "$got") | grep '^[<>]' | tr '\n' ' ')"
+fi
+"$top/scripts/checker-tree.sh" "$src" "$cocci" 2 sorted "$files" >"$out/triage-assembled.txt" 2>/dev/null
+# Per function with a fixed site: as many reports left as sites not fixed
+# by patches/ (a function can hold one of each: kmb_probe()).
+left=0 fixed=0
+while IFS=$'\t' read -r file fn want; do
+	fixed=$((fixed + 1))
+	got=$({ grep "^$file:[0-9]*: $fn()" "$out/triage-assembled.txt" || true; } | cut -d: -f1,2 | sort -u | wc -l)
+	if [ "$got" != "$want" ]; then
+		notok "checker.fixed.$fn # $got report(s) on the assembled tree, $want expected"
+		left=$((left + 1))
+	fi
+done < <(awk -F'\t' 'FILENAME == ARGV[1] { if (!/^#/ && $0 != "") ours[$1] = 1; next }
+	/^#/ { next }
+	{ k = $1 "\t" $3; n[k] += 0; if ($6 in ours) mine[k] = 1; else if ($6 != "rule") n[k]++ }
+	END { for (k in mine) print k "\t" n[k] }' "$top/patches/series" "$triage")
+[ $left = 0 ] && ok "checker.fixed # the sites patches/ fixes, in $fixed function(s), not reported on the assembled tree"
+
 echo "checker: seed recall $found/11, put_device.cocci $theirs_found/11, reports on $basever drivers/iommu $reports"
+"$top/scripts/real-bugs.sh" "$top" || status=1
 exit $status
