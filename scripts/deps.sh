@@ -12,7 +12,7 @@ pkgs=(
 	ccache quilt git
 	qemu-system-x86 qemu-system-arm
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-	gcc-arm-linux-gnueabihf
+	gcc-arm-linux-gnueabihf gcc-sparc64-linux-gnu
 	jq bash device-tree-compiler busybox-static e2fsprogs xz-utils
 	clang lld
 	python3-docutils python3-ply python3-sphinx graphviz perl coccinelle

@@ -127,9 +127,31 @@ for i in "${!names[@]}"; do
 	[ -f "$cover" ] || { log "no $cover"; exit 1; }
 	g config "branch.$name.description" "$(cat "$cover")"
 	rm -rf "${out:?}/$name"
-	g format-patch -q --cover-letter --cover-from-description=subject --zero-commit \
-		--subject-prefix="${prefixes[$i]//_/ }" -o "$out/$name" "base..$name"
+	fp() {
+		g format-patch -q --cover-letter --cover-from-description=subject --zero-commit \
+			--subject-prefix="${prefixes[$i]//_/ }" -o "$out/$name" "$@" "base..$name"
+	}
+	fp
+	# To: the maintainers get_maintainer.pl names for the series, Cc: its
+	# reviewers and lists.
+	mapfile -t ps < <(ls "$out/$name"/*.patch | grep -v '/0000-')
+	gm() { (cd "$wt" && ./scripts/get_maintainer.pl --no-git --no-git-fallback --norolestats "$@" "${ps[@]}" 2>/dev/null); }
+	args=()
+	while read -r a; do [ -n "$a" ] && args+=("--to=$a"); done < <(gm --nol --nor)
+	while read -r a; do [ -n "$a" ] && args+=("--cc=$a"); done < <(gm --nom)
+	[ "${#args[@]}" -gt 0 ] || { log "get_maintainer.pl names nobody for $name"; exit 1; }
+	rm -rf "${out:?}/$name"
+	fp "${args[@]}"
+	# The upstream commit the series applies to: the tree here is Debian's
+	# source package, which has no history, so the sender names it.
+	awk -v id="${BASE_COMMIT:-$(g rev-parse base)}" '
+		{ l[NR] = $0 } $0 == "-- " { sig = NR }
+		END { for (i = 1; i <= NR; i++) {
+			if (i == sig) print "base-commit: " id "\n"; print l[i] } }' \
+		"$out/$name"/0000-*.patch >"$tmp" && cp "$tmp" "$out/$name"/0000-*.patch
 done
+[ -n "${BASE_COMMIT:-}" ] ||
+	log "base-commit: lines name the local import of the base; set BASE_COMMIT=<upstream id> to send"
 
 # All sections in turn: the tree the guests test.
 g checkout -q -f --ignore-other-worktrees -B series base
