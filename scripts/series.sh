@@ -4,11 +4,13 @@
 # Write the upstream series.  patches/series is cut into sections by
 # "#series NAME SUBJECT-PREFIX" lines; each section is a series of its own,
 # applied alone on the base and written to OUT/NAME with its cover letter
-# (patches/cover-letter-NAME: subject line, blank line, body):
-#   fixes    [PATCH]      the fixes, for stable, independent of the rest;
-#   feature  [RFC PATCH]  the accounting, test driver, selftests, docs and
-#                         the Coccinelle script, with a last commit adding
-#                         the MAINTAINERS entry.
+# (patches/cover-letter-NAME: subject line, blank line, body), To: and Cc:
+# from get_maintainer.pl and a base-commit: line (BASE_COMMIT, the upstream
+# id of the base, or the local import's): the fixes, one series per tree
+# that takes them (driver-core, iommu, block, ...), for stable, independent
+# of the rest; then "feature" [RFC PATCH], the accounting, test driver,
+# selftests, docs and the Coccinelle script, with a last commit adding the
+# MAINTAINERS entry.
 # Each commit gets the new files patches/new-files gives its patch, and
 # From: and Signed-off-by: of whoever exports: AUTHOR='Name <email>', or
 # git config user.name and user.email (refused when there is neither); the
