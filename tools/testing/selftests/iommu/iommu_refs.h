@@ -39,6 +39,7 @@ static int cycles = 3;
 static int timeout_ms = 10000;
 static int nr_clients;	/* -c, for the programs that create clients */
 static bool use_reprobe;	/* -r */
+static bool restore_only;	/* -R */
 
 static const char * const refs_sites[] = {
 	"of_xlate", "probe_device", "release_device", "driver_probe", "driver_remove",
@@ -165,7 +166,9 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"  -t MS     bound of each wait (default 10000)\n"
 		"  -c N      clients per test IOMMU instance, where a program creates them\n"
 		"  -r        also probe again the clients without a driver of IOMMUs that\n"
-		"            can be unbound (those that cannot always are)\n",
+		"            can be unbound (those that cannot always are)\n"
+		"  -R        only restore what the journal of a killed run records, and\n"
+		"            leave it empty (iommu_unbind_rebind; iommu_refs.sh uses it)\n",
 		prog, err, prog);
 	exit(KSFT_FAIL);
 }
@@ -192,7 +195,7 @@ static inline void parse_args(int argc, char *argv[])
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, ":c:d:hn:rt:")) != -1) {
+	while ((opt = getopt(argc, argv, ":c:d:hn:rRt:")) != -1) {
 		char err[128];
 
 		switch (opt) {
@@ -213,6 +216,9 @@ static inline void parse_args(int argc, char *argv[])
 		case 'r':
 			use_reprobe = true;
 			break;
+		case 'R':
+			restore_only = true;
+			break;
 		case 't':
 			timeout_ms = parse_num(argv[0], "-t", optarg, 1);
 			break;
@@ -228,6 +234,37 @@ static inline void parse_args(int argc, char *argv[])
 	}
 	if (optind < argc)
 		print_usage(argv[0], "unexpected argument");
+}
+
+/*
+ * Every -d NAME must name an IOMMU of IOMMU_CLASS, by its name or its
+ * device's, or a test IOMMU instance (which a program may load later):
+ * otherwise a usage error, before anything is done.
+ */
+static inline void check_selected(const char *prog)
+{
+	for (int s = 0; s < nr_selected; s++) {
+		bool found = !strncmp(selected[s], "test-iommus:", 12);
+		char path[PATH_MAX], dev[NAME_MAX + 1], err[NAME_MAX + 64];
+		DIR *dir = opendir(IOMMU_CLASS);
+		struct dirent *de;
+
+		while (dir && !found && (de = readdir(dir))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), IOMMU_CLASS "/%s/device", de->d_name);
+			found = !strcmp(selected[s], de->d_name) ||
+				(!read_link_base(path, dev, sizeof(dev)) &&
+				 !strcmp(selected[s], dev));
+		}
+		if (dir)
+			closedir(dir);
+		if (!found) {
+			snprintf(err, sizeof(err), "-d %s: no such IOMMU in " IOMMU_CLASS,
+				 selected[s]);
+			print_usage(prog, err);
+		}
+	}
 }
 
 /* Was this real IOMMU (class name or device name) opted in? */

@@ -30,6 +30,7 @@ set -u
 
 REFS=${IOMMU_REFS_DIR:-/sys/kernel/debug/iommu/refs}
 TEST_DRV=/sys/bus/platform/drivers/test-iommu
+RESTORE=$(dirname "$0")/iommu_unbind_rebind
 STATE=${IOMMU_SELFTESTS_STATE:-}
 if [ -z "$STATE" ]; then
 	STATE=/tmp/iommu-selftests.state
@@ -125,59 +126,16 @@ usage() {
 	exit $KSFT_FAIL
 }
 
-# Undo what the journal records (the format of iommu_safety.h), then empty
-# it: IOMMU drivers bound, PCI rescan, client drivers probed, test
-# instances unbound and the test module unloaded.
+# Undo what the journal records, then empty it: one replay for every
+# program, iommu_unbind_rebind's (iommu_safety.h), which checks the file
+# (root's, 0600, one link, not a symbolic link, this boot's) and every name
+# in it before it writes anything.
 restore() {
-	local pass a b c d
-	[ -s "$STATE" ] || return 0
-	[ ! -L "$STATE" ] || return 0
-	for pass in bind rescan probe unbind unload; do
-		while read -r a b c d; do
-			[ "$a" = "$pass" ] || continue
-			case $a in
-			bind) [ -e "/sys/bus/$b/devices/$d/driver" ] ||
-				echo "$d" >"/sys/bus/$b/drivers/$c/bind" ;;
-			rescan) echo 1 >/sys/bus/pci/rescan ;;
-			probe) [ -e "/sys/bus/$b/devices/$c/driver" ] ||
-				echo "$c" >"/sys/bus/$b/drivers_probe" ;;
-			# Only the test driver is ever unbound or unloaded
-			unbind) [ "$c" = test-iommu ] && [ -e "/sys/bus/$b/drivers/$c/$d" ] &&
-				echo "$d" >"/sys/bus/$b/drivers/$c/unbind" ;;
-			unload) [ "$b" = test_iommu ] && [ -e "/sys/module/$b/initstate" ] &&
-				unload "$b" ;;
-			esac
-		done <"$STATE" 2>/dev/null
-	done
-	: >"$STATE"
+	"$RESTORE" -R >/dev/null 2>&1
 }
 
 settle() {
 	if [[ -r $REFS/settle ]]; then cat "$REFS/settle" >/dev/null; else nap 1; fi
-}
-
-unload() {
-	local i _
-	for i in "$TEST_DRV"/test-iommus:*; do
-		[ ! -e "$i" ] || echo "${i##*/}" >"$TEST_DRV/unbind"
-	done
-	# Instances that cannot be unbound (test_iommu's fixed=) release so
-	for i in /sys/kernel/debug/test-iommu/*/release; do
-		[ ! -e "$i" ] || echo 1 >"$i"
-	done
-	for _ in {1..500}; do
-		if modprobe -r "$1" 2>/dev/null; then
-			# The drivers' sysfs directories go with their last
-			# references, which DEBUG_KOBJECT_RELEASE delays
-			for _ in {1..1000}; do
-				[ -e "$TEST_DRV" ] || [ -e "$TEST_DRV-fixed" ] || return 0
-				nap 0.01
-			done
-			return 1
-		fi
-		nap 0.01
-	done
-	return 1
 }
 
 # Load the test IOMMU driver if it is not there; why not, or nothing.
@@ -229,23 +187,21 @@ selftest() {
 		exit $KSFT_SKIP
 	fi
 	# A run killed before it restored the machine left its journal (the C
-	# programs' format: a "boot" line first, then what to undo)
-	umask 077
-	if [ -L "$STATE" ] || { [ -e "$STATE" ] && [ ! -O "$STATE" ]; }; then
-		ktap_skip_all "$STATE is not a file of ours: not replayed"
+	# programs' format: a "boot" line first, then what to undo): the C
+	# replay checks it, restores, and leaves it empty; then it is ours
+	if [ ! -x "$RESTORE" ]; then
+		ktap_skip_all "no $RESTORE to keep the journal with"
 		exit $KSFT_SKIP
 	fi
-	boot=$(</proc/sys/kernel/random/boot_id) first=
-	[ ! -s "$STATE" ] || read -r first <"$STATE"
-	if [ -s "$STATE" ] && [ "$first" != "boot $boot" ]; then
-		ktap_print_msg "$STATE: left by an earlier boot: dropped"
-		: >"$STATE"
-	elif [ -s "$STATE" ]; then
-		ktap_print_msg "$STATE: an earlier run was killed before it restored" \
-			"the machine: restoring"
-		restore
+	if ! out=$("$RESTORE" -R 2>&1); then
+		ktap_skip_all "$(sed -n 's/^1\.\.0 # SKIP //p' <<<"$out")"
+		exit $KSFT_SKIP
 	fi
-	echo "boot $boot" >"$STATE"
+	while read -r a; do
+		[[ $a == "# "* ]] && ktap_print_msg "${a#\# }"
+	done <<<"$out"
+	boot=$(</proc/sys/kernel/random/boot_id)
+	echo "boot $boot" >>"$STATE"
 	trap 'restore' EXIT
 	trap 'restore; trap - TERM; kill -TERM $$' TERM
 	trap 'restore; trap - INT; kill -INT $$' INT
@@ -307,7 +263,9 @@ cycles=1
 while [[ ${1:-} == -* ]]; do
 	case $1 in
 	-n|-t|-c)
-		[[ ${2:-} =~ ^[0-9]+$ ]] || usage "$1 needs a number"
+		# (the C programs' bounds, parse_num() in iommu_refs.h)
+		[[ ${2:-} =~ ^[0-9]{1,7}$ ]] && ((10#$2 <= 1000000)) ||
+			usage "$1 needs a number up to 1000000"
 		[ "$1" = -n ] && cycles=$((10#$2))
 		;;
 	-d)	[ -n "${2:-}" ] || usage "-d needs an IOMMU name or all"

@@ -183,6 +183,16 @@ static inline int sig_unload(const char *mod)
 }
 
 /*
+ * A name from the journal, used as one component of a sysfs path: not
+ * empty, no '/', not "." or "..", so that no line reaches a file outside
+ * the directories a genuine journal names.
+ */
+static inline bool journal_name_ok(const char *s)
+{
+	return *s && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..");
+}
+
+/*
  * Undo what the journal records, in the order that brings a machine back:
  * IOMMU drivers first, then the PCI rescan, then the client drivers, then
  * the test module (its instances unbound, then unloaded).  Each step checks
@@ -192,7 +202,8 @@ static inline int sig_unload(const char *mod)
  *
  * Lines: "bind BUS DRIVER DEV", "rescan", "probe BUS DEV",
  * "unbind platform test-iommu DEV", "unload test_iommu": nothing else is
- * ever unbound or unloaded, whatever the file says.
+ * ever unbound or unloaded, whatever the file says, and a line with a name
+ * journal_name_ok() refuses is skipped.
  */
 static inline int journal_replay(const char *buf)
 {
@@ -214,6 +225,9 @@ static inline int journal_replay(const char *buf)
 			memcpy(line, l, len);
 			line[len] = '\0';
 			n = sscanf(line, "%15s %255s %255s %255s", a, b, c, d);
+			if ((n >= 2 && !journal_name_ok(b)) || (n >= 3 && !journal_name_ok(c)) ||
+			    (n >= 4 && !journal_name_ok(d)))
+				continue;
 			if (pass == 0 && n == 4 && !strcmp(a, "bind") && dev_exists(b, d) &&
 			    !dev_bound(b, d)) {
 				snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/bind", b, c);
@@ -410,10 +424,11 @@ static inline int journal_init(char *why, size_t len)
 			 strerror(errno));
 		return -errno;
 	}
-	/* Only a journal of ours is replayed */
+	/* Only a journal of ours is replayed (or truncated): not a hard link */
 	if (fstat(journal_fd, &st) || !S_ISREG(st.st_mode) || st.st_uid ||
-	    (st.st_mode & 077)) {
-		snprintf(why, len, "%s is not a root-owned 0600 file: not replayed", journal_path);
+	    (st.st_mode & 077) || st.st_nlink != 1) {
+		snprintf(why, len, "%s is not a root-owned 0600 file with one link: not replayed",
+			 journal_path);
 		close(journal_fd);
 		journal_fd = -1;
 		return -EPERM;

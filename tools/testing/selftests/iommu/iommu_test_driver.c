@@ -726,6 +726,8 @@ int main(int argc, char *argv[])
 	int ret;
 
 	parse_args(argc, argv);
+	check_selected(argv[0]);
+	ksft_print_header();
 
 	/* First bring back what a killed run left (it may have left the module) */
 	if (!geteuid() && journal_init(jwhy, sizeof(jwhy)))
@@ -734,7 +736,6 @@ int main(int argc, char *argv[])
 	if (why)
 		ksft_exit_skip("%s\n", why);
 
-	ksft_print_header();
 	kmsg_open();
 	ret = load();
 	/* Refused (module signatures, lockdown, a blacklist) or not as asked */

@@ -14,6 +14,12 @@
 #                                every IOMMU and every driver bound as before
 #  safety.restored_after_sigkill a run killed with SIGKILL is restored by the
 #                                next run, which says so
+#  safety.journal_tamper         journals an attacker could leave (a symbolic
+#                                link or a hard link to a root file, another
+#                                owner's, mode 0644, another boot's, names
+#                                with "..") change no file outside what a
+#                                genuine journal names, whichever program
+#                                finds them
 #
 # The runs' own output is shown behind "# | " (not counted as results).
 
@@ -55,7 +61,7 @@ safety_result() {
 
 echo "# selftests: safety: checks"
 echo "# TAP version 13"
-echo "# 1..3"
+echo "# 1..4"
 
 # 1. A mounted disk behind the IOMMU
 token="iommu-selftests-$$-$(cat /proc/sys/kernel/random/uuid 2>/dev/null)"
@@ -122,6 +128,46 @@ elif [ "$before" != "$after" ]; then
 	why="not restored: $(echo "$before" >/tmp/before; echo "$after" >/tmp/after; diff /tmp/before /tmp/after | grep '^[-+][^-+]' | tr '\n' ' ')"
 fi
 if [ -z "$why" ]; then safety_result ok restored_after_sigkill; else safety_result fail restored_after_sigkill "$why"; fi
+
+# 4. Tampered journals, through IOMMU_SELFTESTS_STATE: a root file to
+# protect, and a directory a "bind" line with ".." would reach
+boot=$(cat /proc/sys/kernel/random/boot_id)
+escape="bind ../../../tmp/tt y x"
+why=
+for how in symlink hardlink owner mode boot dotdot; do
+	for prog in iommu_unbind_rebind iommu_test_driver iommu_refs.sh; do
+		j=/tmp/tampered.state
+		rm -rf $j /tmp/tt
+		mkdir -p /tmp/tt/devices/x /tmp/tt/drivers/y
+		: >/tmp/tt/drivers/y/bind
+		echo secret >/tmp/victim
+		chmod 600 /tmp/victim
+		case $how in
+		symlink) ln -s /tmp/victim $j ;;
+		hardlink) ln /tmp/victim $j ;;
+		*) printf 'boot %s\n%s\n' "$boot" "$escape" >$j
+		   chmod 600 $j ;;
+		esac
+		case $how in
+		owner) chown 1000 $j ;;
+		mode) chmod 644 $j ;;
+		boot) printf 'boot 00000000-0000-0000-0000-000000000000\n%s\n' "$escape" >$j ;;
+		esac
+		# Long enough to replay the journal and start; SIGTERM restores
+		(cd iommu && IOMMU_SELFTESTS_STATE=$j exec ./$prog -n 1 >/tmp/tamper.log 2>&1) &
+		pid=$!
+		for _ in 1 2 3; do kill -0 $pid 2>/dev/null || break; sleep 1; done
+		kill -TERM $pid 2>/dev/null
+		wait $pid 2>/dev/null
+		if [ "$(cat /tmp/victim)" != secret ]; then
+			why="$why $prog/$how: /tmp/victim changed"
+		elif [ -s /tmp/tt/drivers/y/bind ]; then
+			why="$why $prog/$how: a journal name with .. was written to"
+		fi
+	done
+done
+rm -rf /tmp/tampered.state /tmp/tt /tmp/victim
+if [ -z "$why" ]; then safety_result ok journal_tamper; else safety_result fail journal_tamper "$why"; fi
 
 if [ "$safety_fail" = 0 ]; then
 	echo "ok 1 selftests: safety: checks"
