@@ -70,7 +70,7 @@ config-x86_64: $(TREE)
 # The guests.  CYCLES sets the measured unbind/rebind cycles.
 # make's guest: virtio-iommu, a mounted disk behind it (the safety checks).
 qemu-x86_64: $(TREE)
-	@$(call HARNESS,x86_64) $(X86) SAFETY=1 TEST_ARGS="-d all -n $(CYCLES)" qemu
+	@$(call HARNESS,x86_64) $(X86) SAFETY=1 TEST_ARGS="-d all -n $(CYCLES)" QEMU_TIMEOUT=900 qemu
 # QEMU's intel-iommu (VT-d: no parent device, cannot be unbound), and the
 # selftests built with LLVM=1 (clang and lld): the gcc build runs in the
 # other guests, so one boot tests both

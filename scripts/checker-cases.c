@@ -314,3 +314,26 @@ static void ok_ecc_release(struct foo *foo)
 {
 	put_device(foo->ecc_dev);
 }
+
+/* The branch of a test that the device was found returns, but not it. */
+static int leak_found_return_else(struct device_node *np)
+{
+	struct platform_device *pdev = of_find_device_by_node(np);
+
+	if (pdev)
+		return platform_get_drvdata(pdev) ? 0 : -EPROBE_DEFER;
+	else
+		pr_warn("no device\n");
+	return -ENODEV;
+}
+
+/* A KUnit action whose path an earlier return skips. */
+static int leak_kunit_before_action(struct kunit *test, struct foo *foo)
+{
+	struct device *dev = get_device(test->dev);
+
+	foo->buf = kunit_kzalloc(test, 64, GFP_KERNEL);
+	if (!foo->buf)
+		return -ENOMEM;
+	return kunit_add_action_or_reset(test, put_device_wrapper, dev);
+}

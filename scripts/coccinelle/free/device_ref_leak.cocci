@@ -12,16 +12,22 @@
 // Confidence: Moderate
 // URL: https://coccinelle.gitlabpages.inria.fr/website
 // Comments: Not reported: the branch of a NULL test of the result (also
-//  the else branch of a test that it is not NULL); a reference returned
-//  (also through a helper or container_of()), stored, declared __free(),
-//  or handed to devm_add_action*() or kunit_add_action*(); a lookup after
-//  a comment saying who is responsible for its put_device(); a *_get*()
-//  function returning what it found, in a file with a *_put*() or
-//  *_release*() function that drops a reference.
+//  the else branch of a test that it is not NULL, when the other branch
+//  returns it or puts it); a reference returned (also through a to_*() or
+//  *_get() helper or container_of()), stored (in a field or another
+//  variable), declared __free(), handed to
+//  devm_add_action*(), or stored in a field that a put or a KUnit action
+//  named *put* drops; a lookup after a comment saying who is responsible
+//  for its put_device(); the return of a <stem>_get*() function handing
+//  out what it found, in a file with a <stem>_put*() or <stem>_release*()
+//  function that drops a reference.
 //  Limits: one file at a time, and nothing learnt from one file decides a
 //  report in another; a field counts as dropped when a put in the file
 //  drops a field of that name; a put through a local alias or through a
-//  helper that takes a void pointer is not seen.
+//  helper that takes a void pointer is not seen, nor a KUnit action on a
+//  local; a positive test whose branch puts the reference hides a return
+//  before the put in that branch; a NULL test is any condition that
+//  contains one (!pdev || ...).
 // Options: --no-includes --include-headers
 
 virtual report
@@ -53,10 +59,20 @@ def wrapper_put(f):
 
 # (file, field): a put in the file drops a field of that name.
 dropped = set()
-# Files with a function named *_put* that drops a reference: facts about
-# one file never decide a report in another, whatever the order of the
-# files or --jobs.
-put_files = set()
+# (file, stem): a function named <stem>_put* or <stem>_release* in the
+# file drops a reference, so <stem>_get*() hands its reference out (a
+# devm_ or of_ prefix aside).  Facts
+# about one file never decide a report in another, whatever the order of
+# the files or --jobs.
+put_stems = set()
+# (lookup, return): the return of a paired getter that hands the
+# reference out.
+handed = set()
+
+def stem(fn):
+	"""devm_of_foo_put(), of_foo_get_by_node(): foo."""
+	fn = re.sub(r"^(devm_)?(of_)?", "", fn)
+	return re.split(r"_(?:get|put|release)(?:_|$)", fn, maxsplit=1)[0]
 # Lookups that are not leaks, by position.
 fine = set()
 reported = set()
@@ -72,15 +88,22 @@ def keep(key):
 	return True
 
 // The fields that a put in this file drops: put_device(E->fld),
-// put_device(E->fld[i]), put_device(&E->fld->dev), and the same through a
-// local loaded from the field.
+// put_device(E->fld[i]), put_device(&E->fld->dev), a KUnit action named
+// *put* on the field (KUNIT_DEFINE_ACTION_WRAPPER(w, put_device, ...)),
+// and the same through a local loaded from the field.
 @drop@
-expression E, E2;
+expression E, E1, E2;
 identifier fld;
 identifier put : script:python() { wrapper_put(put) };
+identifier kunit =~ "^kunit_add_action(_or_reset)?$";
+identifier action =~ "put";
 position p;
 @@
 (
+ kunit@p(E1, action, E->fld)
+|
+ kunit@p(E1, action, E.fld)
+|
  put_device@p(E->fld)
 |
  put_device@p(E.fld)
@@ -141,8 +164,9 @@ put(...)
 
 @script:python@
 p << putter.p;
+fn << putter.fn;
 @@
-put_files.add(p[0].file)
+put_stems.add((p[0].file, stem(fn)))
 
 // A comment before the lookup that says who is responsible for the put:
 // "/* The CMDQV driver is responsible for put_device() */".
@@ -206,7 +230,7 @@ position p;
  E = f@p(...);
 )
 ... when any
-\(devm_add_action\|devm_add_action_or_reset\|kunit_add_action\|kunit_add_action_or_reset\)(E1, E2, \(id\|&id->dev\|E\|&E->dev\))
+\(devm_add_action\|devm_add_action_or_reset\)(E1, E2, \(id\|&id->dev\|E\|&E->dev\))
 
 @script:python@
 p << devm.p;
@@ -228,15 +252,17 @@ position p;
 ... when any
 x = \(platform_get_drvdata(id)\|dev_get_drvdata(&id->dev)\|dev_get_drvdata(id)\);
 ... when any
-\(devm_add_action\|devm_add_action_or_reset\|kunit_add_action\|kunit_add_action_or_reset\)(E1, E2, x)
+\(devm_add_action\|devm_add_action_or_reset\)(E1, E2, x)
 
 @script:python@
 p << devm_data.p;
 @@
 fine.add(pos(p[0]))
 
-// A *_get*() function returning a pointer it found through the device,
-// from a file with a *_put*() function: tegra_xusb_padctl_get()/_put();
+// The return of a <stem>_get*() function that hands out a pointer it
+// found through the device, from a file with a <stem>_put*() or
+// <stem>_release*() function that drops a reference:
+// tegra_xusb_padctl_get()/_put(), mtk_ecc_get()/mtk_ecc_release();
 // and a *find*() function returning the device converted (the caller
 // drops it, as for the lookups themselves): i2c_find_device_by_fwnode().
 @getter exists@
@@ -245,7 +271,7 @@ identifier x !~ "^NULL$";
 identifier id;
 identifier f : script:python() { lookup(f) };
 type T, T2;
-position p1;
+position p1, p2;
 @@
 T2 *fn(...)
 {
@@ -256,14 +282,16 @@ T2 *fn(...)
  T id = f@p1(...);
 )
 ...
-return x;
+return@p2 x;
 }
 
 @script:python@
 p1 << getter.p1;
+p2 << getter.p2;
+fn << getter.fn;
 @@
-if p1[0].file in put_files:
-	fine.add(pos(p1[0]))
+if (p1[0].file, stem(fn)) in put_stems:
+	handed.add((pos(p1[0]), pos(p2[0])))
 
 @finder exists@
 identifier fn =~ "find";
@@ -314,11 +342,11 @@ position p1, p2;
     when != put(id)
     when != if (<+... \(!id\|id == NULL\|IS_ERR_OR_NULL(id)\|IS_ERR(id)\) ...+>) S
     when != if (\(id\|id != NULL\)) return ...;
-    when != if (\(id\|id != NULL\)) return ...; else S2
+    when != if (\(id\|id != NULL\)) return \(id\|&id->dev\|(T1)id\|g(id)\|g(&id->dev)\|container_of(id, ...)\); else S2
     when != if (\(id\|id != NULL\)) { ... return ...; }
-    when != if (\(id\|id != NULL\)) { ... return ...; } else S2
+    when != if (\(id\|id != NULL\)) { ... return \(id\|&id->dev\|(T1)id\|g(id)\|g(&id->dev)\|container_of(id, ...)\); } else S2
     when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> }
-    when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> } else S2
+    when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\) ...+> } else S2
     when != E3 = id
     when != E3 = &id->dev
     when != E3 = (T1)id
@@ -332,7 +360,7 @@ position p1, p2;
      when != put_device(&id->dev)
      when != put(id)
      when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> }
-     when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\|g(id)\|g(&id->dev)\|E3 = id\|E3 = &id->dev\) ...+> } else S2
+     when != if (\(id\|id != NULL\)) { <+... \(put_device(id)\|put_device(&id->dev)\|put(id)\) ...+> } else S2
      when != E3 = id
      when != E3 = &id->dev
      when != E3 = (T1)id
@@ -373,7 +401,8 @@ position p1, p2;
 p1 << leak.p1;
 p2 << leak.p2;
 @@
-if pos(p1[0]) in fine or not keep((pos(p1[0]), pos(p2[0]))):
+if (pos(p1[0]) in fine or (pos(p1[0]), pos(p2[0])) in handed or
+    not keep((pos(p1[0]), pos(p2[0])))):
 	cocci.include_match(False)
 
 @script:python depends on report@
