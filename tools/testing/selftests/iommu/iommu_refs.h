@@ -168,7 +168,7 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"  -r        also probe again the clients without a driver of IOMMUs that\n"
 		"            can be unbound (those that cannot always are)\n"
 		"  -R        only restore what the journal of a killed run records, and\n"
-		"            leave it empty (iommu_unbind_rebind; iommu_refs.sh uses it)\n",
+		"            leave it empty (the programs that journal)\n",
 		prog, err, prog);
 	exit(KSFT_FAIL);
 }
