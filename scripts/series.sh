@@ -119,6 +119,11 @@ maintainers() {
 }
 
 rm -rf "${out:?}"/*.patch
+# The series of an older patches/series (check-series reads every one)
+for d in "$out"/*/; do
+	[ -f "$d/0000-cover-letter.patch" ] || continue
+	[[ " ${names[*]} " == *" $(basename "$d") "* ]] || rm -rf "$d"
+done
 for i in "${!names[@]}"; do
 	name=${names[$i]}
 	g checkout -q -f --ignore-other-worktrees -B "$name" base
