@@ -71,15 +71,21 @@ config-x86_64: $(TREE)
 # make's guest: virtio-iommu, a mounted disk behind it (the safety checks).
 qemu-x86_64: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) SAFETY=1 TEST_ARGS="-d all -n $(CYCLES)" QEMU_TIMEOUT=900 qemu
+# The fault injection sweep (iommu_unbind_rebind -F) of make check's other
+# guests: the first FAIL_POINTS allocations of each bind or rescan fail in
+# turn; make fail-nth runs every point.
+FAIL_POINTS ?= 200
+FAIL_TIMEOUT ?= 1200
+FAIL_RUN = TEST_TIMEOUT=$(FAIL_TIMEOUT) QEMU_TIMEOUT=$(shell echo $$(($(FAIL_TIMEOUT) + 600)))
 # QEMU's intel-iommu (VT-d: no parent device, cannot be unbound), and the
 # selftests built with LLVM=1 (clang and lld): the gcc build runs in the
 # other guests, so one boot tests both
 qemu-x86_64-vtd: $(TREE)
-	@$(call HARNESS,x86_64) $(X86) MACHINE=vtd LLVM=1 TEST_ARGS="-d all -n $(CYCLES)" qemu
+	@$(call HARNESS,x86_64) $(X86) MACHINE=vtd LLVM=1 TEST_ARGS="-d all -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 qemu-aarch64: $(TREE)
-	@$(call HARNESS,aarch64) $(ARM) TEST_ARGS="-d all -r -n $(CYCLES)" qemu
+	@$(call HARNESS,aarch64) $(ARM) TEST_ARGS="-d all -r -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 qemu-aarch64-smmuv3: $(TREE)
-	@$(call HARNESS,aarch64) $(ARM) MACHINE=smmuv3 TEST_ARGS="-d all -n $(CYCLES)" qemu
+	@$(call HARNESS,aarch64) $(ARM) MACHINE=smmuv3 TEST_ARGS="-d all -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 
 # 100 unbind/rebind cycles of virtio-iommu under the debug config, both
 # arches (iommu_unbind_rebind only, SOAK_CYCLES cycles).

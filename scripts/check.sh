@@ -147,6 +147,11 @@ for log in "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log" \
 	line=$(grep -ho -m1 'seed-leaks: .*' "$log" 2>/dev/null) || line="seed-leaks: no result"
 	echo "$line ($(basename "$(dirname "$log")") $(basename "$log" .log | sed 's/^ktap-//'))"
 done
+# The fault injection sweeps (iommu_unbind_rebind -F), one line per driver
+for log in "$x86/ktap-vtd-debug-llvm.log" "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log"; do
+	grep -ho 'fail_nth\.[^ ]*: [0-9]* points.*' "$log" 2>/dev/null | sort -u |
+		sed "s|\$| ($(basename "$(dirname "$log")") $(basename "$log" .log | sed 's/^ktap-//'))|"
+done
 "$st" --summary
 echo "== make check: all guests, compile tests and patch checks"
 "$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary \

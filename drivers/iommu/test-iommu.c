@@ -75,6 +75,7 @@ enum test_iommu_inject {
 	TEST_IOMMU_INJECT_COMPANION_LEAK,
 	TEST_IOMMU_INJECT_DRIVER_PROBE_LEAK,
 	TEST_IOMMU_INJECT_OTHER_LEAK,
+	TEST_IOMMU_INJECT_ALLOC_FAIL_LEAK,
 	TEST_IOMMU_INJECT_NR,
 };
 
@@ -89,6 +90,7 @@ static const char * const test_iommu_inject_names[] = {
 	[TEST_IOMMU_INJECT_COMPANION_LEAK] = "companion_leak",
 	[TEST_IOMMU_INJECT_DRIVER_PROBE_LEAK] = "driver_probe_leak",
 	[TEST_IOMMU_INJECT_OTHER_LEAK] = "other_leak",
+	[TEST_IOMMU_INJECT_ALLOC_FAIL_LEAK] = "alloc_fail_leak",
 };
 
 /* Per instance, for the module's lifetime: survives unbind and rebind */
@@ -256,7 +258,11 @@ static struct iommu_device *test_iommu_probe_device(struct device *dev)
 
 	client = kzalloc_obj(*client);
 	if (!client) {
-		put_device(&pdev->dev);
+		/* Only an allocation failure takes this path: fail-nth does */
+		if (test_iommu_inject(ti->inst) == TEST_IOMMU_INJECT_ALLOC_FAIL_LEAK)
+			atomic_inc(&ti->inst->leaked);
+		else
+			put_device(&pdev->dev);
 		return ERR_PTR(-ENOMEM);
 	}
 	client->iommu_dev = &pdev->dev;

@@ -40,6 +40,7 @@ static int timeout_ms = 10000;
 static int nr_clients;	/* -c, for the programs that create clients */
 static bool use_reprobe;	/* -r */
 static bool restore_only;	/* -R */
+static int fail_points;		/* -F: fault injection points per IOMMU */
 
 static const char * const refs_sites[] = {
 	"of_xlate", "probe_device", "release_device", "driver_probe", "driver_remove",
@@ -156,7 +157,7 @@ static bool select_all;
 static inline __noreturn void print_usage(const char *prog, const char *err)
 {
 	fprintf(stderr, "%s: %s\n"
-		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms] [-c clients]\n"
+		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms] [-c clients] [-r] [-R] [-F N]\n"
 		"  -d IOMMU  also cycle this real IOMMU (a name in " IOMMU_CLASS
 		" or its device), repeatable;\n"
 		"            -d all: every real IOMMU.  By default only the test IOMMU\n"
@@ -168,7 +169,10 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"  -r        also probe again the clients without a driver of IOMMUs that\n"
 		"            can be unbound (those that cannot always are)\n"
 		"  -R        only restore what the journal of a killed run records, and\n"
-		"            leave it empty (the programs that journal)\n",
+		"            leave it empty (the programs that journal)\n"
+		"  -F N      fault injection (iommu_unbind_rebind): fail the 1st, 2nd, ...\n"
+		"            Nth allocation of each bind or rescan, then cycle cleanly\n"
+		"            and check that nothing leaked (0: off, the default)\n",
 		prog, err, prog);
 	exit(KSFT_FAIL);
 }
@@ -195,7 +199,7 @@ static inline void parse_args(int argc, char *argv[])
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, ":c:d:hn:rRt:")) != -1) {
+	while ((opt = getopt(argc, argv, ":c:d:F:hn:rRt:")) != -1) {
 		char err[128];
 
 		switch (opt) {
@@ -209,6 +213,9 @@ static inline void parse_args(int argc, char *argv[])
 				print_usage(argv[0], "-d: too many IOMMUs, or an empty name");
 			else
 				selected[nr_selected++] = optarg;
+			break;
+		case 'F':
+			fail_points = parse_num(argv[0], "-F", optarg, 0);
 			break;
 		case 'n':
 			cycles = parse_num(argv[0], "-n", optarg, 1);

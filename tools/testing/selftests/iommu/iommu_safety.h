@@ -193,6 +193,27 @@ static inline bool journal_name_ok(const char *s)
 }
 
 /*
+ * The fault injection attributes iommu_unbind_rebind -F changes (and
+ * journals as "fault DIR FILE VALUE"): nothing else is ever written there.
+ */
+#define FAULT_DIR	"/sys/kernel/debug"
+static const char * const fault_dirs[] = { "failslab", "fail_page_alloc" };
+static const char * const fault_files[] = {
+	"ignore-gfp-wait", "ignore-gfp-highmem", "min-order", "verbose",
+};
+
+static inline bool fault_attr_ok(const char *dir, const char *file, const char *val)
+{
+	bool d = false, f = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fault_dirs); i++)
+		d |= !strcmp(dir, fault_dirs[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(fault_files); i++)
+		f |= !strcmp(file, fault_files[i]);
+	return d && f && *val && strlen(val) < 4 && strspn(val, "0123456789YN") == strlen(val);
+}
+
+/*
  * Undo what the journal records, in the order that brings a machine back:
  * IOMMU drivers first, then the PCI rescan, then the client drivers, then
  * the test module (its instances unbound, then unloaded).  Each step checks
@@ -201,7 +222,8 @@ static inline bool journal_name_ok(const char *s)
  * this runs in signal handlers.  Returns the number of actions taken.
  *
  * Lines: "bind BUS DRIVER DEV", "rescan", "probe BUS DEV",
- * "unbind platform test-iommu DEV", "unload test_iommu": nothing else is
+ * "unbind platform test-iommu DEV", "fault DIR FILE VALUE" (fault_attr_ok()),
+ * "unload test_iommu": nothing else is
  * ever unbound or unloaded, whatever the file says, and a line with a name
  * journal_name_ok() refuses is skipped.
  */
@@ -255,6 +277,11 @@ static inline int journal_replay(const char *buf)
 				if (access(path, F_OK))
 					continue;
 				snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/unbind", b, c);
+				sig_write(path, d);
+				done++;
+			} else if (pass == 4 && n == 4 && !strcmp(a, "fault") &&
+				   fault_attr_ok(b, c, d)) {
+				snprintf(path, sizeof(path), FAULT_DIR "/%s/%s", b, c);
 				sig_write(path, d);
 				done++;
 			} else if (pass == 4 && n == 2 && !strcmp(a, "unload") &&
@@ -858,6 +885,125 @@ static inline int kmsg_splat(char *line, size_t len)
 		}
 	}
 	return found;
+}
+
+/*
+ * Systematic fault injection, as iommufd_fail_nth.c does it
+ * (Documentation/fault-injection/fault-injection.rst, "Systematic faults
+ * using fail-nth"): the n-th slab or page allocation of this task fails.
+ */
+static int fail_nth_fd = -1;
+
+/*
+ * Let failslab and fail_page_alloc fail any allocation of this task,
+ * GFP_KERNEL and order-0 ones included, without logging each failure
+ * (verbose 0).  The old values are journaled ("fault" lines) and put back
+ * by journal_restore_from(@mark).  Returns NULL, or why fault injection is
+ * not available.
+ */
+static inline const char *fail_nth_init(off_t *mark)
+{
+	static const struct { const char *dir, *file, *val; } set[] = {
+		{ "failslab", "ignore-gfp-wait", "N" },
+		{ "failslab", "verbose", "0" },
+		{ "fail_page_alloc", "ignore-gfp-wait", "N" },
+		{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
+		{ "fail_page_alloc", "min-order", "0" },
+		{ "fail_page_alloc", "verbose", "0" },
+	};
+	char path[PATH_MAX], old[16];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
+	fail_nth_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fail_nth_fd < 0)
+		return "no /proc/self/task/TID/fail-nth (CONFIG_FAULT_INJECTION)";
+	if (!exists(FAULT_DIR "/failslab"))
+		return "no " FAULT_DIR "/failslab (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS)";
+	*mark = journal_mark();
+	for (size_t i = 0; i < ARRAY_SIZE(set); i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), FAULT_DIR "/%s/%s", set[i].dir, set[i].file);
+		f = fopen(path, "r");
+		if (!f)
+			continue;	/* no fail_page_alloc: failslab only */
+		if (!fgets(old, sizeof(old), f))
+			old[0] = '\0';
+		fclose(f);
+		old[strcspn(old, "\n")] = '\0';
+		if (!fault_attr_ok(set[i].dir, set[i].file, old) ||
+		    journal_add("fault %s %s %s", set[i].dir, set[i].file, old) ||
+		    write_str(path, set[i].val)) {
+			journal_restore_from(*mark);
+			return "cannot set " FAULT_DIR "/fail*: see fault_attr_ok()";
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Write @val to @path with the @n-th allocation of this task failing;
+ * *@injected: whether the write got that far (the failure was injected).
+ * Returns the write's result.
+ */
+static inline int fail_nth_write(const char *path, const char *val, int n, bool *injected)
+{
+	char buf[16];
+	ssize_t r;
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(buf, sizeof(buf), "%d", n);
+	if (pwrite(fail_nth_fd, buf, strlen(buf), 0) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	/* (with CONFIG_FAIL_USERCOPY, these can be failed too) */
+	r = pread(fail_nth_fd, buf, sizeof(buf) - 1, 0);
+	buf[r > 0 ? r : 0] = '\0';
+	*injected = r > 0 && !strtol(buf, NULL, 10);
+	for (int i = 0; i < 3 && pwrite(fail_nth_fd, "0", 1, 0) < 0; i++)
+		;
+	close(fd);
+	return ret;
+}
+
+#define KMEMLEAK	"/sys/kernel/debug/kmemleak"
+
+/*
+ * kmemleak's suspects: with @clear, forget those reported so far; else
+ * scan and return how many there are, with the first one's first lines in
+ * @first.  -errno without kmemleak.
+ */
+static inline int kmemleak(bool clear, char *first, size_t len)
+{
+	char line[256];
+	size_t off = 0;
+	int n = 0, ret;
+	FILE *f;
+
+	ret = write_str(KMEMLEAK, clear ? "clear" : "scan");
+	if (ret || clear)
+		return ret;
+	f = fopen(KMEMLEAK, "r");
+	if (!f)
+		return -errno;
+	first[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		n += !strncmp(line, "unreferenced object", 19);
+		if (n == 1 && off < len / 2) {
+			line[strcspn(line, "\n")] = '\0';
+			off += snprintf(first + off, len - off, "%s%s", off ? " | " : "",
+					line + strspn(line, " "));
+		}
+	}
+	fclose(f);
+	return n;
 }
 
 #endif /* __SELFTESTS_IOMMU_SAFETY_H */

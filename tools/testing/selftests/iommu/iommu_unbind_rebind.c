@@ -234,10 +234,8 @@ failf(char *msg, size_t len, const char *fmt, ...)
 	return -1;
 }
 
-/* One unbind/bind cycle of @inst; returns 0 or -1 with @msg filled. */
-static int unbind_rebind(const struct iommu_inst *inst,
-			 const struct client *clients, int nclients,
-			 int *rebound, char *msg, size_t len)
+/* Unbind @inst's driver and wait until the IOMMU is gone. */
+static int unbind_inst(const struct iommu_inst *inst, char *msg, size_t len)
 {
 	char iommu_path[PATH_MAX], path[PATH_MAX + 16];
 	int ret;
@@ -249,6 +247,17 @@ static int unbind_rebind(const struct iommu_inst *inst,
 		return failf(msg, len, "unbind %s: %s", inst->dev_name, strerror(-ret));
 	if (wait_for(iommu_path, false))
 		return failf(msg, len, "registered %d ms after unbind", timeout_ms);
+	return 0;
+}
+
+/* Bind it again and wait until the IOMMU and its clients are back. */
+static int bind_inst(const struct iommu_inst *inst, const struct client *clients,
+		     int nclients, int *rebound, char *msg, size_t len)
+{
+	char iommu_path[PATH_MAX], path[PATH_MAX + 16];
+	int ret;
+
+	snprintf(iommu_path, sizeof(iommu_path), IOMMU_CLASS "/%s", inst->name);
 	snprintf(path, sizeof(path), "%s/bind", inst->drv_path);
 	ret = write_str(path, inst->dev_name);
 	if (ret)
@@ -256,6 +265,15 @@ static int unbind_rebind(const struct iommu_inst *inst,
 	if (wait_for(iommu_path, true))
 		return failf(msg, len, "not registered %d ms after bind", timeout_ms);
 	return clients_back(inst, clients, nclients, rebound, msg, len);
+}
+
+/* One unbind/bind cycle of @inst; returns 0 or -1 with @msg filled. */
+static int unbind_rebind(const struct iommu_inst *inst,
+			 const struct client *clients, int nclients,
+			 int *rebound, char *msg, size_t len)
+{
+	return unbind_inst(inst, msg, len) ?:
+	       bind_inst(inst, clients, nclients, rebound, msg, len);
 }
 
 /*
@@ -293,13 +311,9 @@ static bool pci_endpoint(const struct client *cl)
 	return buf[0] && strncmp(buf, "0x06", 4);
 }
 
-/*
- * For IOMMUs that cannot be unbound: remove the PCI endpoints among the
- * clients and rescan the bus, which releases and probes them again.
- */
-static int remove_rescan(const struct iommu_inst *inst,
-			 const struct client *clients, int nclients,
-			 int *rebound, char *msg, size_t len)
+/* Remove the PCI endpoints among the clients that a rescan brings back. */
+static int remove_clients(const struct client *clients, int nclients,
+			  char *msg, size_t len)
 {
 	char path[PATH_MAX];
 	int ret;
@@ -319,6 +333,21 @@ static int remove_rescan(const struct iommu_inst *inst,
 			return failf(msg, len, "%s still there %d ms after remove",
 				     clients[i].name, timeout_ms);
 	}
+	return 0;
+}
+
+/*
+ * For IOMMUs that cannot be unbound: remove the PCI endpoints among the
+ * clients and rescan the bus, which releases and probes them again.
+ */
+static int remove_rescan(const struct iommu_inst *inst,
+			 const struct client *clients, int nclients,
+			 int *rebound, char *msg, size_t len)
+{
+	int ret = remove_clients(clients, nclients, msg, len);
+
+	if (ret)
+		return ret;
 	ret = write_str("/sys/bus/pci/rescan", "1");
 	if (ret)
 		return failf(msg, len, "rescan: %s", strerror(-ret));
@@ -479,7 +508,11 @@ static bool verdict_failed(const struct iommu_inst *inst, const char *name,
 	return true;
 }
 
-static void test_one(const struct iommu_inst *inst)
+/*
+ * The cycles of @inst and their result; when it passed, returns the number
+ * of clients, listed in *@out.
+ */
+static int test_one(const struct iommu_inst *inst, struct client **out)
 {
 	static struct client clients[MAX_CLIENTS];
 	int nclients, nbound = 0, nremove = 0, rebound = 0, ret, c;
@@ -502,28 +535,28 @@ static void test_one(const struct iommu_inst *inst)
 	if (!inst->dev_name[0]) {
 		skip_one(name, inst, "%s: nothing to unbind",
 			 "no parent device in sysfs (as Intel VT-d and AMD-Vi register their IOMMUs)");
-		return;
+		return -1;
 	}
 	if (!inst->drv_path[0]) {
 		skip_one(name, inst, "no driver bound to its device %s", inst->dev_name);
-		return;
+		return -1;
 	}
 	if (!inst->test && !iommu_selected(inst->name, inst->dev_name)) {
 		skip_one(name, inst,
 			 "real IOMMU (driver %s), not cycled by default: opt in with -d %s or -d all (KSELFTEST_IOMMU_UNBIND_REBIND_ARGS)",
 			 inst->drv, inst->name);
-		return;
+		return -1;
 	}
 
 	nclients = list_clients(inst, clients, MAX_CLIENTS);
 	if (nclients < 0) {
 		ksft_test_result_code(KSFT_FAIL, name, "listing clients: %s",
 				      strerror(-nclients));
-		return;
+		return -1;
 	}
 	if (cuts_our_branch(inst, clients, nclients, bindable, why, sizeof(why))) {
 		skip_one(name, inst, "not cycled: %s", why);
-		return;
+		return -1;
 	}
 	for (int i = 0; i < nclients; i++) {
 		nbound += !!clients[i].driver[0];
@@ -532,7 +565,7 @@ static void test_one(const struct iommu_inst *inst)
 	if (!bindable && !nremove) {
 		skip_one(name, inst, "%s has suppress_bind_attrs and no PCI endpoint to remove",
 			 inst->drv);
-		return;
+		return -1;
 	}
 	ksft_print_msg("%s: device %s, driver %s, %d client(s), %d with a driver\n",
 		       inst->name, inst->dev_name, inst->drv_path, nclients, nbound);
@@ -542,7 +575,7 @@ static void test_one(const struct iommu_inst *inst)
 	refs = inst->refs_dev[0];
 	if (refs && refs_read(inst->refs_dev, &pre)) {
 		ksft_test_result_code(KSFT_FAIL, name, "cannot read its counters");
-		return;
+		return -1;
 	}
 	if (!refs)
 		ksft_print_msg("%s: no reference counters (%s)%s\n", inst->name,
@@ -554,7 +587,7 @@ static void test_one(const struct iommu_inst *inst)
 		journal_clear_from(mark);
 		ksft_test_result_code(KSFT_FAIL, name, "journal %s: %s", journal_path,
 				      strerror(-ret));
-		return;
+		return -1;
 	}
 	if (kmsg_splat(msg, sizeof(msg)))
 		ksft_print_msg("splat logged before %s was cycled: %s\n", inst->name, msg);
@@ -583,7 +616,7 @@ static void test_one(const struct iommu_inst *inst)
 			       journal_restore_from(mark));
 		ksft_test_result_code(KSFT_FAIL, name, "%s %d: %s",
 				      c == 1 ? "warm-up cycle" : "cycle", c - 1, msg);
-		return;
+		return -1;
 	}
 	journal_clear_from(mark);
 	if (rebound)
@@ -594,7 +627,7 @@ static void test_one(const struct iommu_inst *inst)
 			ksft_print_msg("%s: warm-up cycle: refcount %+lld (once, not a leak)\n",
 				       inst->name, warmup);
 		if (verdict_failed(inst, name, &base, &now, warmup, growth))
-			return;
+			return -1;
 		ksft_print_msg("%s: balanced: refcount %lld; %s %lld calls, refs +%lld -%lld\n",
 			       inst->name, refs_num(&now, "refcount"), "probe_device",
 			       refs_site(&now, "probe_device", "calls"),
@@ -609,9 +642,11 @@ static void test_one(const struct iommu_inst *inst)
 	}
 	if (kmsg_splat(msg, sizeof(msg))) {
 		ksft_test_result_code(KSFT_FAIL, name, "kernel splat during its cycles: %s", msg);
-		return;
+		return -1;
 	}
 	ksft_test_result_code(KSFT_PASS, name, NULL);
+	*out = clients;
+	return nclients;
 }
 
 /* Whether @inst can be unbound through sysfs */
@@ -621,6 +656,177 @@ static bool inst_bindable(const struct iommu_inst *inst)
 
 	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
 	return inst->drv_path[0] && exists(unbind);
+}
+
+/* Whether every client of @inst is in its devices directory, now */
+static bool clients_present(const struct iommu_inst *inst, const struct client *clients,
+			    int nclients)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < nclients; i++) {
+		snprintf(path, sizeof(path), IOMMU_CLASS "/%s/devices/%s", inst->name,
+			 clients[i].name);
+		if (!exists(path))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * One fault injection point: the n-th allocation of the operation that
+ * runs @inst's probe(), of_xlate() and probe_device() in this task (the
+ * bind, or the PCI rescan of its clients when it cannot be unbound) fails;
+ * then what that left is cycled cleanly (when the IOMMU and every client
+ * came back anyway, their drivers are only bound again).  *@err: the
+ * operation's result.  Returns 0, or -1 with @msg filled when the clean
+ * cycle failed.
+ */
+static int fail_point(const struct iommu_inst *inst, const struct client *clients,
+		      int nclients, bool bindable, int n, bool *injected, int *err,
+		      char *msg, size_t len)
+{
+	char path[PATH_MAX + 16];
+	int rebound = 0;
+
+	if (bindable) {
+		if (unbind_inst(inst, msg, len))
+			return -1;
+		snprintf(path, sizeof(path), "%s/bind", inst->drv_path);
+		*err = fail_nth_write(path, inst->dev_name, n, injected);
+		snprintf(path, sizeof(path), IOMMU_CLASS "/%s", inst->name);
+		if (!*err && exists(path) && clients_present(inst, clients, nclients))
+			return clients_back(inst, clients, nclients, &rebound, msg, len);
+		if (dev_bound(inst->bus, inst->dev_name) && unbind_inst(inst, msg, len))
+			return -1;
+		return bind_inst(inst, clients, nclients, &rebound, msg, len);
+	}
+	if (remove_clients(clients, nclients, msg, len))
+		return -1;
+	*err = fail_nth_write("/sys/bus/pci/rescan", "1", n, injected);
+	if (!*err && clients_present(inst, clients, nclients))
+		return clients_back(inst, clients, nclients, &rebound, msg, len);
+	return remove_rescan(inst, clients, nclients, &rebound, msg, len);
+}
+
+/*
+ * The counters are compared once per FAIL_BATCH points: each comparison
+ * waits for deferred puts (refs_settle(), up to 4.5 s with
+ * DEBUG_KOBJECT_RELEASE).  A batch that leaked is run again point by point
+ * to name the point.
+ */
+#define FAIL_BATCH	10
+
+/* Report a leak of @inst found after point @n (0: not reproduced alone) */
+static void fail_leak(const struct iommu_inst *inst, bool bindable, int n, int err,
+		      const struct refs *base, const struct refs *now, const char *msg)
+{
+	char site[128], at[128];
+
+	refs_top_site(base, now, site, sizeof(site), at, sizeof(at));
+	ksft_print_msg("%s: point %d (allocation %d of the %s failed, it returned %s): %s; site=%s at=%s\n",
+		       inst->name, n, n, bindable ? "bind" : "rescan",
+		       err ? strerror(-err) : "success", msg, site, at);
+}
+
+/*
+ * -F N: fault injection points 1, 2, ... N of @inst, until the operation
+ * no longer reaches the n-th allocation.  After each, the clients must be
+ * back with their drivers (the clean cycle checks it) and the kernel log
+ * free of splats, and the counters at their baseline (FAIL_BATCH); kmemleak,
+ * when the kernel has it, scans once at the end.  Each leak names the
+ * point, the operation's error, the site and the stack of the reference.
+ */
+static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
+			  int nclients)
+{
+	int points = 0, leaks = 0, splats = 0, ret = 0, err = 0, n, m = 0, last, kl;
+	char name[NAME_MAX + 32], msg[1024] = "", kml[512];
+	bool bindable = inst_bindable(inst), injected = true;
+	const char *no_fail = NULL;
+	struct refs base, now;
+	off_t mark, fmark;
+
+	snprintf(name, sizeof(name), "fail_nth.%s", inst->name);
+	if (nclients < 0) {
+		ksft_test_result_code(KSFT_SKIP, name, "its cycles did not pass");
+		return;
+	}
+	if (!inst->refs_dev[0])
+		no_fail = "no reference counters";
+	mark = journal_mark();
+	if (!no_fail)
+		no_fail = fail_nth_init(&fmark);
+	if (no_fail) {
+		ksft_test_result_code(KSFT_SKIP, name, "%s", no_fail);
+		return;
+	}
+	ksft_print_msg("%s: fault injection: the n-th allocation of each %s fails, n = 1..%d\n",
+		       inst->name, bindable ? "bind" : "PCI rescan", fail_points);
+	ret = journal_inst(inst, clients, nclients, bindable);
+	kl = kmemleak(true, kml, sizeof(kml));
+	if (!ret)
+		ret = refs_settle() ?: refs_read(inst->refs_dev, &base);
+	for (n = 1; !ret && injected && n <= fail_points; n = last + 1) {
+		for (m = n, last = n - 1; !ret && m < n + FAIL_BATCH && m <= fail_points; m++) {
+			ret = fail_point(inst, clients, nclients, bindable, m, &injected, &err,
+					 msg, sizeof(msg));
+			if (ret || !injected)
+				break;
+			points++;
+			last = m;
+			if (kmsg_splat(msg, sizeof(msg))) {
+				ksft_print_msg("%s: point %d (%s returned %s): kernel splat: %s\n",
+					       inst->name, m, bindable ? "bind" : "rescan",
+					       err ? strerror(-err) : "success", msg);
+				splats++;
+			}
+		}
+		if (ret || last < n)
+			break;
+		ret = refs_check(inst->refs_dev, &base, 1, &now, msg, sizeof(msg));
+		if (ret < 0)
+			snprintf(msg, sizeof(msg), "counters: %s", strerror(-ret));
+		if (ret <= 0)
+			continue;
+		/* Which point leaked: each of the batch again, alone */
+		base = now;
+		ret = 0;
+		for (m = n; !ret && m <= last; m++) {
+			bool again;
+
+			ret = fail_point(inst, clients, nclients, bindable, m, &again, &err,
+					 msg, sizeof(msg));
+			if (!ret && refs_check(inst->refs_dev, &base, 1, &now, msg, sizeof(msg)) > 0) {
+				fail_leak(inst, bindable, m, err, &base, &now, msg);
+				leaks++;
+				base = now;
+				break;
+			}
+		}
+		if (!ret && m > last) {
+			ksft_print_msg("%s: points %d-%d leaked, no one of them alone\n",
+				       inst->name, n, last);
+			leaks++;
+		}
+	}
+	if (ret) {
+		ksft_print_msg("%s: restoring after the failure: %d action(s)\n", inst->name,
+			       journal_restore_from(mark));
+		ksft_test_result_code(KSFT_FAIL, name, "point %d: %s", m,
+				      *msg ? msg : strerror(-ret));
+		return;
+	}
+	if (!kl)
+		kl = kmemleak(false, kml, sizeof(kml));
+	journal_restore_from(fmark);
+	journal_clear_from(mark);
+	if (kl > 0)
+		ksft_print_msg("%s: kmemleak: %d suspects, the first: %s\n", inst->name, kl, kml);
+	ksft_print_msg("fail_nth.%s: %d points%s, %d leaks, %d splats, kmemleak %d%s\n",
+		       inst->drv, points, injected ? " (bounded by -F)" : "", leaks, splats,
+		       kl > 0 ? kl : 0, kl < 0 ? " (unavailable)" : "");
+	ksft_test_result_code(leaks || splats || kl > 0 ? KSFT_FAIL : KSFT_PASS, name, NULL);
 }
 
 /*
@@ -790,12 +996,16 @@ int main(int argc, char *argv[])
 		ksft_exit_skip("no IOMMU in %s%s%s\n", IOMMU_CLASS, no_test ? " and " : "",
 			       no_test ?: "");
 	}
-	plan = n;
+	plan = fail_points ? 2 * n : n;
 	for (int i = 0; i < n; i++)
 		plan += wants_reprobe(&insts[i]);
 	ksft_set_plan(plan);
 	for (int i = 0; i < n; i++) {
-		test_one(&insts[i]);
+		struct client *clients = NULL;
+		int nclients = test_one(&insts[i], &clients);
+
+		if (fail_points)
+			test_fail_nth(&insts[i], clients, nclients);
 		if (wants_reprobe(&insts[i]))
 			test_reprobe_one(&insts[i]);
 	}
