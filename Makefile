@@ -98,6 +98,23 @@ soak: $(TREE)
 	$(call SOAK,aarch64) || status=1; \
 	exit $$status
 
+# Every fault injection point (make check's guests run the first
+# FAIL_POINTS) of the guests' IOMMUs: virtio-iommu on both arches,
+# intel-iommu's and arm-smmu-v3's clients through PCI remove and rescan,
+# and the test driver; iommu_unbind_rebind only, logs in $(LOGS)/fail-nth-*.
+FAIL_ALL = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(LOGS)/fail-nth-$(1)-$(2) \
+	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1) DEBUG_KERNEL=yes \
+	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all -n 1 -F 100000" \
+	TEST_TIMEOUT=10800 QEMU_TIMEOUT=11400 qemu >$(LOGS)/fail-nth-$(1)-$(2).out 2>&1
+fail-nth: $(TREE)
+	@status=0; mkdir -p $(LOGS); \
+	for g in x86_64,virtio x86_64,vtd aarch64,virtio aarch64,smmuv3; do \
+		a=$${g%,*}; m=$${g#*,}; \
+		$(call FAIL_ALL,$$a,$$m) || status=1; \
+		grep -ho 'fail_nth\..*: [0-9]* points.*' $(LOGS)/fail-nth-$$a-$$m/ktap-*.log | \
+			sed "s/$$/ ($$a $$m)/"; \
+	done; exit $$status
+
 # The cost of CONFIG_IOMMU_DEBUG_REFS on an unbind/rebind cycle of a test
 # IOMMU with BENCH_CLIENTS clients: the x86_64 guest kernel with the option
 # off and on, booted in turn BENCH_BOOTS times each, BENCH_CYCLES timed

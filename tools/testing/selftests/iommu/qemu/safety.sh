@@ -132,7 +132,8 @@ if [ -z "$why" ]; then safety_result ok restored_after_sigkill; else safety_resu
 # 4. Tampered journals, through IOMMU_SELFTESTS_STATE: a root file to
 # protect, and a directory a "bind" line with ".." would reach
 boot=$(cat /proc/sys/kernel/random/boot_id)
-escape="bind ../../../tmp/tt y x"
+escape="bind ../../../tmp/tt y x
+fault failslab ../../../../tmp/tt/drivers/y/bind Y"
 why=
 for how in symlink hardlink owner mode boot dotdot; do
 	for prog in iommu_unbind_rebind iommu_test_driver iommu_refs.sh; do
