@@ -157,7 +157,8 @@ static bool select_all;
 static inline __noreturn void print_usage(const char *prog, const char *err)
 {
 	fprintf(stderr, "%s: %s\n"
-		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms] [-c clients] [-r] [-R] [-F N]\n"
+		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms] [-c clients]\n"
+		"       [-r] [-R] [-F N]\n"
 		"  -d IOMMU  also cycle this real IOMMU (a name in " IOMMU_CLASS
 		" or its device), repeatable;\n"
 		"            -d all: every real IOMMU.  By default only the test IOMMU\n"

@@ -361,6 +361,9 @@ static inline void journal_clear(void)
 	journal_clear_from(journal_base);
 }
 
+/* /proc/self/task/<tid>/fail-nth, while -F is used (fail_nth_init()) */
+static int fail_nth_fd = -1;
+
 static inline void journal_signal(int sig)
 {
 	char msg[128];
@@ -368,6 +371,9 @@ static inline void journal_signal(int sig)
 
 	if (getpid() == journal_owner && !journal_restoring) {
 		journal_restoring = 1;
+		/* A fault armed for the interrupted write must not hit the replay */
+		if (fail_nth_fd >= 0 && pwrite(fail_nth_fd, "0", 1, 0) < 0)
+			sig_puts("# restore: fail-nth not disarmed\n");
 		snprintf(msg, sizeof(msg), "# signal %d: restoring what this run changed\n", sig);
 		sig_puts(msg);
 		done = journal_restore_from(0);
@@ -892,13 +898,12 @@ static inline int kmsg_splat(char *line, size_t len)
  * (Documentation/fault-injection/fault-injection.rst, "Systematic faults
  * using fail-nth"): the n-th slab or page allocation of this task fails.
  */
-static int fail_nth_fd = -1;
-
 /*
  * Let failslab and fail_page_alloc fail any allocation of this task,
- * GFP_KERNEL and order-0 ones included, without logging each failure
- * (verbose 0).  The old values are journaled ("fault" lines) and put back
- * by journal_restore_from(@mark).  Returns NULL, or why fault injection is
+ * GFP_KERNEL ones included, without logging each failure (verbose 0), as
+ * iommufd_fail_nth.c does, and order-0 pages too (min-order 0).  The old
+ * values are journaled ("fault" lines) and put back by
+ * journal_restore_from(@mark).  Returns NULL, or why fault injection is
  * not available.
  */
 static inline const char *fail_nth_init(off_t *mark)
@@ -914,11 +919,12 @@ static inline const char *fail_nth_init(off_t *mark)
 	char path[PATH_MAX], old[16];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-	fail_nth_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fail_nth_fd < 0)
+		fail_nth_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fail_nth_fd < 0)
 		return "no /proc/self/task/TID/fail-nth (CONFIG_FAULT_INJECTION)";
 	if (!exists(FAULT_DIR "/failslab"))
-		return "no " FAULT_DIR "/failslab (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS)";
+		return "no " FAULT_DIR "/failslab (CONFIG_FAILSLAB, FAULT_INJECTION_DEBUG_FS)";
 	*mark = journal_mark();
 	for (size_t i = 0; i < ARRAY_SIZE(set); i++) {
 		FILE *f;
@@ -952,6 +958,7 @@ static inline int fail_nth_write(const char *path, const char *val, int n, bool 
 	ssize_t r;
 	int fd, ret = 0;
 
+	*injected = false;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -976,9 +983,10 @@ static inline int fail_nth_write(const char *path, const char *val, int n, bool 
 #define KMEMLEAK	"/sys/kernel/debug/kmemleak"
 
 /*
- * kmemleak's suspects: with @clear, forget those reported so far; else
- * scan and return how many there are, with the first one's first lines in
- * @first.  -errno without kmemleak.
+ * kmemleak's suspects: with @clear, grey those found so far (scan first
+ * to find them all); else scan and return how many there are, with the
+ * first one's first lines in @first.  -errno without kmemleak.  Objects
+ * younger than 5 s are not reported yet.
  */
 static inline int kmemleak(bool clear, char *first, size_t len)
 {
