@@ -711,9 +711,16 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 	*err = fail_nth_write(path, clients[cl].name, n, injected);
 	*degraded = !*err && !exists(cpath);
 	ret = write_str(path, clients[cl].name);
+	/* Released and not probed again, it is no client for reprobe: rescan */
+	if (ret == -EINVAL && pci_endpoint(&clients[cl]) && !clients[cl].needed) {
+		ret = remove_clients(&clients[cl], 1, msg, len);
+		if (ret)
+			return -1;
+		ret = write_str("/sys/bus/pci/rescan", "1");
+	}
 	if (ret)
 		return failf(msg, len, "reprobe %s: %s", clients[cl].name, strerror(-ret));
-	if (!exists(cpath))
+	if (wait_for(cpath, true))
 		return failf(msg, len, "%s: not back after reprobe", clients[cl].name);
 	return 0;
 }
@@ -751,7 +758,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		if (!clients[i].driver[0])
 			cl = i;
 	if (nclients < 0)
-		no_fail = "its cycles did not pass";
+		no_fail = "not cycled: see its unbind_rebind or client_cycles result";
 	else if (!inst->refs_dev[0])
 		no_fail = "no reference counters";
 	else if (!bindable && (cl < 0 || !refs_has_reprobe(inst->refs_dev)))
@@ -761,7 +768,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		return;
 	}
 	mark = journal_mark();
-	ret = bindable ? journal_inst(inst, clients, nclients, bindable) : 0;
+	ret = journal_inst(inst, clients, nclients, bindable);
 	no_fail = ret ? "cannot journal" : fail_nth_init(&fmark);
 	if (no_fail) {
 		journal_clear_from(mark);
