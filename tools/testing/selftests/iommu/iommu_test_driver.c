@@ -17,9 +17,9 @@
  *    with the clean run) and another instance stays balanced; then ends the
  *    injection, which gives back the leaked references, and checks the
  *    reference count is back;
- *  - test_iommu.alloc_fail_leak: a leak only an allocation failure
- *    reaches: plain cycles pass, fault injection (fail-nth, as
- *    iommu_unbind_rebind -F) catches it in probe_device;
+ *  - test_iommu.alloc_fail_leak (with -F N, any N): a leak only an
+ *    allocation failure reaches: plain cycles pass, fault injection
+ *    (fail-nth, as iommu_unbind_rebind -F) catches it in probe_device;
  *  - test_iommu.seed.*: one result per leak of the "iommu: fix device
  *    leaks" series, caught when the scenario that reproduces its pattern
  *    was, and a last "seed-leaks: caught N/11, controls passed M/2" line;
@@ -580,29 +580,24 @@ static void test_scenario(int idx)
 /*
  * test_iommu.alloc_fail_leak: a leak on an allocation failure path only.
  * Plain cycles of the first instance stay balanced; fault injection as
- * iommu_unbind_rebind -F does it (the n-th allocation of the reprobe of a
- * client fails, n = 1, 2, ..., then a clean cycle) catches it in
- * probe_device.
+ * iommu_unbind_rebind -F does it (the n-th allocation of the bind fails,
+ * n = 1, 2, ..., then a clean cycle) catches it in probe_device.
  */
 static void test_alloc_fail(void)
 {
 	const char *name = "test_iommu.alloc_fail_leak", *why;
-	char msg[1024] = "", site[128], at[128], path[PATH_MAX], dir[PATH_MAX];
-	char client[NAME_MAX + 1] = "", cpath[2 * PATH_MAX], rpath[PATH_MAX];
+	char msg[1024] = "", site[128], at[128], path[PATH_MAX];
 	bool injected = true, caught = false;
-	struct dirent *de = NULL;
-	DIR *d;
 	struct refs pre, now;
 	int ret, n, err = 0;
 	off_t fmark;
 
-	why = fail_nth_init(&fmark);
+	why = fail_points ? fail_nth_init(&fmark) : "no -F: fault injection not asked for";
 	if (why) {
 		ksft_test_result_code(KSFT_SKIP, name, "%s", why);
 		return;
 	}
 	snprintf(path, sizeof(path), TEST_IOMMU_DRIVER "/%s", insts[0]);
-	snprintf(dir, sizeof(dir), IOMMU_CLASS "/%s/devices", insts[0]);
 	ret = refs_read(insts[0], &pre) ?: set_inject(insts[0], "alloc_fail_leak");
 	for (int c = 0; !ret && c < cycles; c++)
 		ret = cycle(true, true, msg, sizeof(msg));
@@ -612,33 +607,19 @@ static void test_alloc_fail(void)
 		ksft_test_result_code(KSFT_FAIL, name, "plain cycles: %s", msg);
 		return;
 	}
-	/*
-	 * Its first client probed again through reprobe, with the n-th
-	 * allocation failing: fewer points than a bind.  A client released
-	 * and not probed again comes back with a bind cycle.
-	 */
-	d = opendir(dir);
-	while (d && (de = readdir(d)) && de->d_name[0] == '.')
-		;
-	if (de)
-		snprintf(client, sizeof(client), "%s", de->d_name);
-	if (d)
-		closedir(d);
-	if (!ret && (!client[0] || !refs_has_reprobe(insts[0])))
-		ret = -ENOENT;
-	snprintf(cpath, sizeof(cpath), "%s/%s", dir, client);
-	snprintf(rpath, sizeof(rpath), REFS_DIR "/%s/reprobe", insts[0]);
 	for (n = 1; !ret && !caught && injected && n < 1000; n++) {
-		err = fail_nth_write(rpath, client, n, &injected);
-		if (!exists(cpath))
-			ret = cycle(true, true, msg, sizeof(msg));
+		ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[0]);
 		if (!ret)
-			ret = refs_read(insts[0], &now);
-		caught = !ret && refs_site(&now, "probe_device", "error_leaks") >
-				 refs_site(&pre, "probe_device", "error_leaks");
+			err = fail_nth_write(TEST_IOMMU_DRIVER "/bind", insts[0], n, &injected);
+		if (!ret && exists(path))
+			ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[0]);
+		if (!ret)
+			ret = write_str(TEST_IOMMU_DRIVER "/bind", insts[0]);
+		if (!ret)
+			ret = wait_clients(0, clients_of(0), msg, sizeof(msg));
+		if (!ret)
+			caught = refs_check(insts[0], &pre, 1, &now, msg, sizeof(msg)) > 0;
 	}
-	if (caught)
-		refs_check(insts[0], &pre, 1, &now, msg, sizeof(msg));
 	journal_restore_from(fmark);
 	set_inject(insts[0], "none");
 	/* A failed step may have left it unbound */
@@ -650,8 +631,8 @@ static void test_alloc_fail(void)
 		return;
 	}
 	refs_top_site(&pre, &now, site, sizeof(site), at, sizeof(at));
-	ksft_print_msg("%s: plain cycles balanced; point %d (reprobe of %s: %s): %s; at=%s\n",
-		       insts[0], n - 1, client, err ? strerror(-err) : "success", msg, at);
+	ksft_print_msg("%s: plain cycles balanced; point %d (bind failed: %s): %s; site=%s at=%s\n",
+		       insts[0], n - 1, err ? strerror(-err) : "no error", msg, site, at);
 	/* Kept by a probe_device() call that failed */
 	if (refs_site(&now, "probe_device", "error_leaks") <=
 	    refs_site(&pre, "probe_device", "error_leaks")) {
