@@ -141,16 +141,18 @@ wait $b || status=1
 } >"$LOGS/console-build-checks.log"
 grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
 grep -h -e '^checker: ' -e '^real-bugs: ' "$LOGS/check-checker.log" 2>/dev/null
+# "arch run" of a guest's KTAP log, e.g. "aarch64 virtio-debug"
+guest() { echo "$(basename "$(dirname "$1")") $(basename "$1" .log | sed 's/^ktap-//')"; }
 # The seed series' leaks, as the test driver reproduces them, per guest
 for log in "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log" \
 	   "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log"; do
 	line=$(grep -ho -m1 'seed-leaks: .*' "$log" 2>/dev/null) || line="seed-leaks: no result"
-	echo "$line ($(basename "$(dirname "$log")") $(basename "$log" .log | sed 's/^ktap-//'))"
+	echo "$line ($(guest "$log"))"
 done
 # The fault injection sweeps (iommu_unbind_rebind -F), one line per driver
 for log in "$x86/ktap-vtd-debug-llvm.log" "$arm/ktap-virtio-debug.log"; do
 	grep -ho 'fail_nth\.[^ ]*: [0-9]* points.*' "$log" 2>/dev/null | sort -u |
-		sed "s|\$| ($(basename "$(dirname "$log")") $(basename "$log" .log | sed 's/^ktap-//'))|"
+		sed "s|\$| ($(guest "$log"))|"
 done
 "$st" --summary
 echo "== make check: all guests, compile tests and patch checks"

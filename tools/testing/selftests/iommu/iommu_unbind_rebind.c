@@ -508,6 +508,15 @@ static bool verdict_failed(const struct iommu_inst *inst, const char *name,
 	return true;
 }
 
+/* Whether @inst can be unbound through sysfs */
+static bool inst_bindable(const struct iommu_inst *inst)
+{
+	char unbind[PATH_MAX + 16];
+
+	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
+	return inst->drv_path[0] && exists(unbind);
+}
+
 /*
  * The cycles of @inst and their result; when it passed, returns the number
  * of clients, listed in *@out.
@@ -519,16 +528,11 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 	long long growth[GROWTH_MAX] = { 0 }, warmup = 0, prev;
 	char name[NAME_MAX + 32], msg[1024], why[512] = "";
 	struct refs pre, base, now;
-	char unbind[PATH_MAX + 16];
 	bool bindable, refs;
 	pid_t reader;
 	off_t mark;
 
-	bindable = false;
-	if (inst->drv_path[0]) {
-		snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
-		bindable = exists(unbind);
-	}
+	bindable = inst_bindable(inst);
 	snprintf(name, sizeof(name), "%s.%s",
 		 bindable || !inst->drv_path[0] ? "unbind_rebind" : "client_cycles", inst->name);
 
@@ -647,15 +651,6 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 	ksft_test_result_code(KSFT_PASS, name, NULL);
 	*out = clients;
 	return nclients;
-}
-
-/* Whether @inst can be unbound through sysfs */
-static bool inst_bindable(const struct iommu_inst *inst)
-{
-	char unbind[PATH_MAX + 16];
-
-	snprintf(unbind, sizeof(unbind), "%s/unbind", inst->drv_path);
-	return inst->drv_path[0] && exists(unbind);
 }
 
 /* Whether every client of @inst is in its devices directory, now */
