@@ -61,14 +61,21 @@ build-x86_64: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) kernel
 build-aarch64: $(TREE)
 	@$(call HARNESS,aarch64) $(ARM) kernel
-initramfs-x86_64: $(TREE)
-	@$(call HARNESS,x86_64) $(X86) SAFETY=1 initramfs
-# make's config without the debug options (bench, bisect-check build it)
+# make's kernel: the guests' config without the debug options (bench,
+# bisect-check and check-harness use it too)
+FAST := MACHINE=virtio
 config-x86_64: $(TREE)
-	@$(call HARNESS,x86_64) MACHINE=virtio config
+	@$(call HARNESS,x86_64) $(FAST) config
+build-x86_64-fast: $(TREE)
+	@$(call HARNESS,x86_64) $(FAST) kernel
 
 # The guests.  CYCLES sets the measured unbind/rebind cycles.
-# make's guest: virtio-iommu, a mounted disk behind it (the safety checks).
+# make's guest: virtio-iommu and the test driver, the suite alone, on the
+# kernel without the debug options (make check runs it too).
+qemu-x86_64-fast: $(TREE)
+	@$(call HARNESS,x86_64) $(FAST) TEST_ARGS="-d all -n $(CYCLES)" QEMU_TIMEOUT=300 qemu
+# make check's: the same with the safety checks (a mounted disk behind
+# virtio-iommu) and the debug kernel.
 qemu-x86_64: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) SAFETY=1 TEST_ARGS="-d all -n $(CYCLES)" QEMU_TIMEOUT=900 qemu
 # The fault injection sweep (iommu_unbind_rebind -F) of make check's vtd
@@ -203,7 +210,7 @@ check-patches: $(TREE)
 
 # The harness must fail when a guest test fails, when the kernel WARNs or
 # oopses and when a test hangs: boot with the faults injected and expect
-# each failure.  Two boots: a failing program, a hanging one and a WARN
+# each failure, on make's kernel.  Two boots: a failing program, a hanging one and a WARN
 # share one, as each gives its own failed result; an oops stops the guest.
 # "warn" loads the test driver with warn_on_release=1: the program must
 # fail the result of the instance whose cycle WARNed, from the kernel log
@@ -215,8 +222,8 @@ HARNESS_EXPECT_warn := not ok [0-9]+ unbind_rebind.test-iommus:iommu0 \# +kernel
 HARNESS_EXPECT_oops := the guest did not finish
 check-harness: $(TREE)
 	@for boot in $(HARNESS_BOOTS); do \
-		out=$(LOGS)/harness-$$boot.out; ktap=$(LOGS)/x86_64/ktap-virtio-debug-inject-$$boot.log; \
-		if $(call HARNESS,x86_64) $(X86) INJECT=$$boot TESTS=iommu_unbind_rebind \
+		out=$(LOGS)/harness-$$boot.out; ktap=$(LOGS)/x86_64/ktap-virtio-inject-$$boot.log; \
+		if $(call HARNESS,x86_64) $(FAST) INJECT=$$boot TESTS=iommu_unbind_rebind \
 			QEMU_TIMEOUT=300 qemu >$$out 2>&1; then \
 			echo "not ok harness detects injected $$boot: run passed"; exit 1; \
 		fi; \
@@ -239,7 +246,8 @@ check:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps tree run build-x86_64 build-aarch64 initramfs-x86_64 config-x86_64 qemu-x86_64 \
+.PHONY: all deps tree run build-x86_64 build-aarch64 config-x86_64 qemu-x86_64 \
+	build-x86_64-fast qemu-x86_64-fast \
 	qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
 	check-checker checker-tree soak bench series check-series bisect-check compile-test \
 	size-check check-patches check-harness check clean

@@ -53,10 +53,17 @@ idx=$(mktemp)
 trap 'rm -f "$idx" "$idx".*' EXIT
 export GIT_INDEX_FILE=$idx
 head=$(g rev-parse base)
-g read-tree "$head"
 
+# The commits of the patches are reused while the series and its patches
+# are unchanged (applying them to the base's index costs seconds).
 series=$top/patches/series
-if [ -f "$series" ]; then
+patcheskey=$(cat "$series" $(sed -n 's|^\([^#[:space:]][^[:space:]]*\).*|'"$top"'/patches/\1|p' "$series" 2>/dev/null) \
+	2>/dev/null | git hash-object --stdin)
+cached=$(g config --get iommu.patches || true)
+if [ "${cached%% *}" = "$patcheskey" ] && g cat-file -e "${cached#* }^{commit}" 2>/dev/null; then
+	head=${cached#* }
+	g read-tree "$head"
+elif g read-tree "$head" && [ -f "$series" ]; then
 	while read -r p _; do
 		case "$p" in ''|'#'*) continue ;; esac
 		info=$(git mailinfo -k "$idx.msg" "$idx.patch" <"$top/patches/$p")
@@ -72,10 +79,11 @@ if [ -f "$series" ]; then
 			GIT_AUTHOR_NAME="${author:-$GIT_AUTHOR_NAME}" GIT_AUTHOR_EMAIL="${email:-$GIT_AUTHOR_EMAIL}" \
 			g commit-tree "$tree" -p "$head")
 	done <"$series"
+	g config iommu.patches "$patcheskey $head"
 fi
 
 # Files the project adds at their kernel paths (tracked or new, not ignored).
-mapfile -t files < <(cd "$top" && git ls-files --cached --others --exclude-standard -- \
+mapfile -t files < <(cd "$top" && env -u GIT_INDEX_FILE git ls-files --cached --others --exclude-standard -- \
 	arch drivers include lib scripts/coccinelle scripts/iommu tools Documentation | sort -u)
 for f in "${files[@]}"; do
 	[ -f "$top/$f" ] || continue
