@@ -209,9 +209,10 @@ check-patches: $(TREE)
 	@$(LOCK) $(CURDIR)/scripts/check-patches.sh $(SRC)
 
 # The harness must fail when a guest test fails, when the kernel WARNs or
-# oopses and when a test hangs: boot with the faults injected and expect
-# each failure, on make's kernel.  Two boots: a failing program, a hanging one and a WARN
-# share one, as each gives its own failed result; an oops stops the guest.
+# oopses and when a test hangs: boot make's kernel with the faults injected
+# and expect each failure.  Two boots: a failing program, a hanging one and
+# a WARN share one, as each gives its own failed result; an oops stops the
+# guest.
 # "warn" loads the test driver with warn_on_release=1: the program must
 # fail the result of the instance whose cycle WARNed, from the kernel log
 # it reads itself.

@@ -54,18 +54,21 @@ trap 'rm -f "$idx" "$idx".*' EXIT
 export GIT_INDEX_FILE=$idx
 head=$(g rev-parse base)
 
-# The commits of the patches are reused while the series and its patches
-# are unchanged (applying them to the base's index costs seconds).
+# The patches of the series, in order; their commits are reused while the
+# series and its patches are unchanged (applying them to the base's index
+# costs seconds).
 series=$top/patches/series
-patcheskey=$(cat "$series" $(sed -n 's|^\([^#[:space:]][^[:space:]]*\).*|'"$top"'/patches/\1|p' "$series" 2>/dev/null) \
+patches=()
+[ ! -f "$series" ] || mapfile -t patches < <(awk '!/^[[:space:]]*(#|$)/ { print $1 }' "$series")
+patcheskey=$( { cat "$series"; for p in "${patches[@]}"; do cat "$top/patches/$p"; done; } \
 	2>/dev/null | git hash-object --stdin)
 cached=$(g config --get iommu.patches || true)
 if [ "${cached%% *}" = "$patcheskey" ] && g cat-file -e "${cached#* }^{commit}" 2>/dev/null; then
 	head=${cached#* }
 	g read-tree "$head"
-elif g read-tree "$head" && [ -f "$series" ]; then
-	while read -r p _; do
-		case "$p" in ''|'#'*) continue ;; esac
+else
+	g read-tree "$head"
+	for p in "${patches[@]}"; do
 		info=$(git mailinfo -k "$idx.msg" "$idx.patch" <"$top/patches/$p")
 		subject=$(sed -n 's/^Subject: //p' <<<"$info")
 		author=$(sed -n 's/^Author: //p' <<<"$info")
@@ -78,7 +81,7 @@ elif g read-tree "$head" && [ -f "$series" ]; then
 		head=$( { echo "$subject"; echo; cat "$idx.msg"; } |
 			GIT_AUTHOR_NAME="${author:-$GIT_AUTHOR_NAME}" GIT_AUTHOR_EMAIL="${email:-$GIT_AUTHOR_EMAIL}" \
 			g commit-tree "$tree" -p "$head")
-	done <"$series"
+	done
 	g config iommu.patches "$patcheskey $head"
 fi
 

@@ -146,9 +146,11 @@ grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
 grep -h -e '^checker: ' -e '^real-bugs: ' "$LOGS/check-checker.log" 2>/dev/null
 # "arch run" of a guest's KTAP log, e.g. "aarch64 virtio-debug"
 guest() { echo "$(basename "$(dirname "$1")") $(basename "$1" .log | sed 's/^ktap-//')"; }
+# Every guest's KTAP log
+ktaps=("$x86/ktap-virtio.log" "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log"
+       "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log")
 # The seed series' leaks, as the test driver reproduces them, per guest
-for log in "$x86/ktap-virtio.log" "$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log" \
-	   "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log"; do
+for log in "${ktaps[@]}"; do
 	line=$(grep -ho -m1 'seed-leaks: .*' "$log" 2>/dev/null) || line="seed-leaks: no result"
 	echo "$line ($(guest "$log"))"
 done
@@ -159,9 +161,7 @@ for log in "$x86/ktap-vtd-debug-llvm.log" "$arm/ktap-virtio-debug.log"; do
 done
 "$st" --summary
 echo "== make check: all guests, compile tests and patch checks"
-"$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary \
-	"$x86/ktap-virtio-debug.log" "$x86/ktap-vtd-debug-llvm.log" "$x86/ktap-virtio.log" \
-	"$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log" \
+"$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary "${ktaps[@]}" \
 	"$LOGS/console-build-checks.log" >"$LOGS/summary.txt" || status=1
 cat "$LOGS/summary.txt"
 echo "results: $LOGS/summary.txt, full output: $STAGE_LOG"
