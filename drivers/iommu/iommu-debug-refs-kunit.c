@@ -7,6 +7,7 @@
 #include <kunit/device.h>
 #include <kunit/test.h>
 #include <linux/delay.h>
+#include <linux/kallsyms.h>
 #include <linux/kthread.h>
 #include <linux/platform_device.h>
 #include <linux/workqueue.h>
@@ -435,16 +436,57 @@ static void iommu_debug_refs_test_driver_op(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(current));
 }
 
-/* Reading "settle" waits for pending device link removals and says so */
+/*
+ * Reading "settle" returns once a device link deleted before has dropped
+ * its reference to its supplier (its release is delayed by up to 4 s with
+ * CONFIG_DEBUG_KOBJECT_RELEASE), and says so
+ */
 static void iommu_debug_refs_test_settle(struct kunit *test)
 {
+	struct device *sup, *con;
+	struct device_link *link;
 	struct seq_file s = {};
+	unsigned int before;
 	char buf[16] = {};
+
+	sup = kunit_device_register(test, "iommu-debug-refs-supplier");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sup);
+	con = kunit_device_register(test, "iommu-debug-refs-consumer");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, con);
+	before = kref_read(&sup->kobj.kref);
+	link = device_link_add(con, sup, DL_FLAG_STATELESS);
+	KUNIT_ASSERT_NOT_NULL(test, link);
+	KUNIT_EXPECT_GT(test, kref_read(&sup->kobj.kref), before);
+	device_link_del(link);
 
 	s.buf = buf;
 	s.size = sizeof(buf);
 	KUNIT_EXPECT_EQ(test, iommu_debug_refs_settle_show(&s, NULL), 0);
 	KUNIT_EXPECT_STREQ(test, buf, "settled\n");
+	KUNIT_EXPECT_EQ(test, kref_read(&sup->kobj.kref), before);
+}
+
+/*
+ * A device that a callback registers is not a companion: its registration
+ * keeps references on it (the driver core's lists) until it is deleted
+ */
+static void iommu_debug_refs_test_registered(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_op op;
+	struct device *dev;
+	unsigned int i;
+
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_DRIVER_PROBE,
+				  iommu_debug_refs_test_registered);
+	dev = kunit_device_register(test, "iommu-debug-refs-registered");
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	/* Its registration holds references the call took */
+	KUNIT_EXPECT_GT(test, kref_read(&dev->kobj.kref), 1);
+	for (i = 0; i < refs->nr_comp; i++)
+		KUNIT_EXPECT_PTR_NE(test, refs->comp[i].dev, dev);
 }
 
 /* The probes are attached while a device is watched */
@@ -569,7 +611,8 @@ static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_delete),
 	KUNIT_CASE(iommu_debug_refs_test_abandoned),
 	KUNIT_CASE(iommu_debug_refs_test_driver_op),
-	KUNIT_CASE(iommu_debug_refs_test_settle),
+	KUNIT_CASE_SLOW(iommu_debug_refs_test_settle),
+	KUNIT_CASE(iommu_debug_refs_test_registered),
 	KUNIT_CASE(iommu_debug_refs_test_probes),
 	KUNIT_CASE(iommu_debug_refs_test_stacks),
 	KUNIT_CASE(iommu_debug_refs_test_reprobe),

@@ -26,8 +26,8 @@
  * for that device by name, and the device is watched, for gets and puts by
  * anyone, until as many references were dropped as were kept and taken:
  * a companion whose held count grows with every cycle is leaked. IOMMU
- * clients (devices with dev->iommu), and the references the driver core's
- * lists take on a device registered in a callback, are not companions. The
+ * clients (devices with dev->iommu) and a device that the callback
+ * registers (its registration keeps references) are not companions. The
  * IOMMU driver's own probe() and remove() are watched as callbacks too,
  * while the driver binds to and unbinds from a device whose IOMMU was
  * registered before.
@@ -38,11 +38,9 @@
 #define pr_fmt(fmt) "iommu-debug-refs: " fmt
 
 #include <linux/debugfs.h>
-#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/hashtable.h>
 #include <linux/iommu.h>
-#include <linux/kallsyms.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -187,7 +185,8 @@ struct iommu_debug_refs_call {
 	unsigned long unrecorded;
 	struct {
 		struct device *dev;
-		bool klist;	/* taken by a klist: see by_klist() */
+		/* on a device registered in the callback: see call_get() */
+		bool born;
 		char name[IOMMU_DEBUG_REFS_NAME_LEN];
 		unsigned int nr_entries;
 		unsigned long entries[IOMMU_DEBUG_REFS_STACK_DEPTH];
@@ -282,26 +281,14 @@ static void iommu_debug_refs_watch(struct iommu_debug_refs_key *key,
 }
 
 /*
- * Whether @ip, the caller of a get_device() or put_device(), is a driver
- * core list's: the references the device's own registration takes
- * (klist_children_get(), klist_class_dev_get(), klist_devices_get()), as
- * for a device a callback registers, and their puts. Without KALLSYMS,
- * never.
- */
-static bool iommu_debug_refs_by_klist(unsigned long ip)
-{
-	char sym[KSYM_SYMBOL_LEN];
-
-	sprint_symbol_no_offset(sym, ip);
-	return str_has_prefix(sym, "klist_");
-}
-
-/*
  * A reference taken on @dev by the callback @call: record the stack from
  * @caller, the caller of get_device(), outwards, and the name of @dev when
  * it is not @watched (a companion, if the callback keeps it). Beyond
  * refs[], only references on @tracked devices (watched, or companions
- * held) are counted.
+ * held) are counted. A device not registered yet when its first reference
+ * is recorded (device_add() takes one before it adds the device) is one
+ * the callback registers: the references it keeps on it (those of the
+ * driver core's lists, for its registration) are not a companion's.
  */
 static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 				      struct device *dev, bool watched,
@@ -309,8 +296,9 @@ static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 {
 	unsigned long trace[IOMMU_DEBUG_REFS_STACK_DEPTH + 8];
 	unsigned long *entries;
-	unsigned int i, n;
+	unsigned int i, j, n;
 	const char *name;
+	bool born;
 
 	if (call->nr_refs == IOMMU_DEBUG_REFS_CALL_REFS) {
 		if (tracked)
@@ -326,9 +314,12 @@ static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 	n = min_t(unsigned int, n - i, IOMMU_DEBUG_REFS_STACK_DEPTH);
 	entries = call->refs[call->nr_refs].entries;
 	memcpy(entries, trace + i, n * sizeof(*entries));
+	born = !device_is_registered(dev);
+	for (j = 0; j < call->nr_refs && !born; j++)
+		born = call->refs[j].dev == dev && call->refs[j].born;
 	call->refs[call->nr_refs].dev = dev;
 	call->refs[call->nr_refs].nr_entries = n;
-	call->refs[call->nr_refs].klist = iommu_debug_refs_by_klist(entries[0]);
+	call->refs[call->nr_refs].born = born;
 	/* Valid: the caller of get_device() holds a reference */
 	name = watched ? NULL : dev_name(dev);
 	strscpy(call->refs[call->nr_refs].name, name ? name : "");
@@ -337,15 +328,11 @@ static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 
 /*
  * A reference dropped on @dev by @call: it undoes the newest get of @dev
- * by @call, a klist's if @klist (the put is a klist's) and another's if
- * not, so that a device registered in the callback keeps its klists'
- * references and device_add()'s own get is undone by its put; or on a
- * @tracked device one of those beyond refs[]. Returns whether there was
- * one.
+ * by @call (the others stay born if it was), or on a @tracked device one
+ * of those beyond refs[]. Returns whether there was one.
  */
 static bool iommu_debug_refs_call_put(struct iommu_debug_refs_call *call,
-				      struct device *dev, bool tracked,
-				      bool klist)
+				      struct device *dev, bool tracked)
 {
 	int i, found = -1;
 
@@ -354,10 +341,8 @@ static bool iommu_debug_refs_call_put(struct iommu_debug_refs_call *call,
 			continue;
 		if (found < 0)
 			found = i;
-		if (call->refs[i].klist == klist) {
-			found = i;
-			break;
-		}
+		else if (call->refs[found].born)
+			call->refs[i].born = true;
 	}
 	if (found >= 0) {
 		memmove(&call->refs[found], &call->refs[found + 1],
@@ -471,24 +456,21 @@ static void iommu_debug_refs_count(struct device *dev, bool get,
 	struct iommu_debug_refs_companion *comp = NULL;
 	struct iommu_debug_refs_call *cur;
 	struct iommu_debug_refs *refs;
-	bool undone = false, in_call, klist;
+	bool undone = false;
 	unsigned long flags;
 
 	rcu_read_lock();
 	refs = iommu_debug_refs_lookup(dev);
-	in_call = iommu_debug_refs_in_call();
-	if (!refs && !in_call && !iommu_debug_refs_companion_held(dev))
+	if (!refs && !iommu_debug_refs_in_call() &&
+	    !iommu_debug_refs_companion_held(dev))
 		goto out;
-	/* Named here, not under the raw spinlock */
-	klist = !get && in_call && iommu_debug_refs_by_klist(caller);
 
 	raw_spin_lock_irqsave(&iommu_debug_refs_lock, flags);
 	cur = iommu_debug_refs_current();
 	if (!refs)
 		comp = iommu_debug_refs_companion_of(dev, NULL);
 	if (cur && !get)
-		undone = iommu_debug_refs_call_put(cur, dev, refs || comp,
-						   klist);
+		undone = iommu_debug_refs_call_put(cur, dev, refs || comp);
 	if (refs && cur && get) {
 		refs->site[cur->site].taken++;
 		cur->taken++;
@@ -523,24 +505,9 @@ static void iommu_debug_refs_device_get(void *data, struct device *dev,
 	iommu_debug_refs_count(dev, true, caller);
 }
 
-/*
- * When a device link's device last lost its last reference: under
- * CONFIG_DEBUG_KOBJECT_RELEASE the device's release, which queues the
- * link's release work, runs up to 4 s after that (lib/kobject.c). It
- * starts as long before boot as makes nothing due.
- */
-#define IOMMU_DEBUG_REFS_RELEASE_DELAY	(4 * HZ + HZ / 2)
-static unsigned long iommu_debug_refs_link_put_at =
-	INITIAL_JIFFIES - IOMMU_DEBUG_REFS_RELEASE_DELAY;
-
 static void iommu_debug_refs_device_put(void *data, struct device *dev,
 					unsigned long caller)
 {
-	if (IS_ENABLED(CONFIG_DEBUG_KOBJECT_RELEASE) && dev->class &&
-	    kref_read(&dev->kobj.kref) == 1 &&
-	    !strcmp(dev->class->name, "devlink")) {
-		WRITE_ONCE(iommu_debug_refs_link_put_at, jiffies);
-	}
 	iommu_debug_refs_count(dev, false, caller);
 }
 
@@ -751,7 +718,7 @@ static void iommu_debug_refs_companions_drop(struct iommu_debug_refs *refs)
  * Count the references @call kept, with their stacks saved in @stacks: for
  * the watched device they were taken on, or, on any other device, as a
  * companion of @op_refs (the instance the callback was for, or NULL),
- * unless @skip says a driver core list took it.
+ * unless @skip says the callback registered that device.
  */
 static void iommu_debug_refs_keep(struct iommu_debug_refs_call *call,
 				  struct iommu_debug_refs *op_refs,
@@ -825,7 +792,7 @@ static void iommu_debug_refs_finish(struct iommu_debug_refs_op *op,
 		stacks[i] = stack_depot_save(call->refs[i].entries,
 					     call->refs[i].nr_entries,
 					     GFP_KERNEL);
-		skip[i] = call->refs[i].name[0] && call->refs[i].klist;
+		skip[i] = call->refs[i].name[0] && call->refs[i].born;
 	}
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	if (hwdev) {
@@ -1300,24 +1267,12 @@ out:
 
 /*
  * Reading "settle" returns once the references dropped after an unbind
- * from elsewhere than the driver have been dropped: device links are
- * released from a workqueue, which their devices' releases queue, delayed
- * under CONFIG_DEBUG_KOBJECT_RELEASE. Userspace reads it before comparing
- * counters, instead of sleeping.
+ * from elsewhere than the driver have been dropped: those of the device
+ * links deleted, which are released from a workqueue. Userspace reads it
+ * before comparing counters, instead of sleeping.
  */
 static int iommu_debug_refs_settle_show(struct seq_file *s, void *unused)
 {
-	long left;
-
-	/* Until the delayed release of the link device put last is due */
-	for (;;) {
-		left = (long)(READ_ONCE(iommu_debug_refs_link_put_at) +
-			      IOMMU_DEBUG_REFS_RELEASE_DELAY - jiffies);
-		if (left <= 0)
-			break;
-		if (msleep_interruptible(jiffies_to_msecs(left)))
-			return -EINTR;
-	}
 	device_link_wait_removal();
 	seq_puts(s, "settled\n");
 	return 0;

@@ -722,7 +722,7 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 
 /*
  * The counters are compared once per FAIL_BATCH points: each comparison
- * waits for deferred puts (refs_settle(), up to 4.5 s with
+ * waits for deferred puts (refs_settle(), up to 4 s with
  * DEBUG_KOBJECT_RELEASE).  A batch that leaked is run again point by point
  * to name the point.
  */
