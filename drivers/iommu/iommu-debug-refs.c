@@ -58,7 +58,8 @@
 #include <linux/stacktrace.h>
 #include <linux/string.h>
 #include <linux/workqueue.h>
-#include <trace/events/device.h>
+/* The driver core's device_get and device_put events */
+#include "../base/trace.h"
 
 #include "iommu-debug-refs.h"
 
