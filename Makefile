@@ -22,7 +22,7 @@ SRC := $(CACHE)/src-$(if $(KSRC),ksrc,$(BASE))
 # So do the kernel builds: a checkout finds the kernels another one built
 # and rebuilds only what changed (scripts/check.sh locks the cache).
 KBUILD := $(CACHE)/kbuild-$(if $(KSRC),ksrc,$(BASE))
-QEMU_DIR := $(SRC)/tools/testing/selftests/iommu/qemu
+QEMU_DIR := $(SRC)/tools/testing/selftests/drivers/iommu/qemu
 # What writes to the cache holds its lock (scripts/check.sh holds it for
 # all of make and make check)
 LOCK = $(if $(IOMMU_CACHE_LOCKED),,mkdir -p $(CACHE) && flock $(CACHE)/lock)

@@ -52,9 +52,9 @@ fetch() {
 	"$ROOT/scripts/fetch-base.sh" "$BASE2" "$CACHE/base" &&
 	FETCH_SUITES=bullseye FETCH_PATHS=drivers/iommu \
 		"$ROOT/scripts/fetch-base.sh" 5.10 "$CACHE/prefix" &&
-	make -s -C "$ROOT/tools/testing/selftests/iommu/qemu" ARCH=x86_64 \
+	make -s -C "$ROOT/tools/testing/selftests/drivers/iommu/qemu" ARCH=x86_64 \
 		DEBS_CACHE="$CACHE/debs" debs &&
-	make -s -C "$ROOT/tools/testing/selftests/iommu/qemu" ARCH=aarch64 \
+	make -s -C "$ROOT/tools/testing/selftests/drivers/iommu/qemu" ARCH=aarch64 \
 		DEBS_CACHE="$CACHE/debs" debs
 }
 export -f fetch
@@ -161,7 +161,7 @@ for log in "$x86/ktap-vtd-debug-llvm.log" "$arm/ktap-virtio-debug.log"; do
 done
 "$st" --summary
 echo "== make check: all guests, compile tests and patch checks"
-"$SRC/tools/testing/selftests/iommu/qemu/console-check.sh" summary "${ktaps[@]}" \
+"$SRC/tools/testing/selftests/drivers/iommu/qemu/console-check.sh" summary "${ktaps[@]}" \
 	"$LOGS/console-build-checks.log" >"$LOGS/summary.txt" || status=1
 cat "$LOGS/summary.txt"
 echo "results: $LOGS/summary.txt, full output: $STAGE_LOG"

@@ -28,7 +28,7 @@ result() {
 }
 
 for cc in gcc llvm; do
-	flags=(TARGETS=iommu "KHDR_INCLUDES=-isystem $kbuild/usr/include")
+	flags=(TARGETS=drivers/iommu "KHDR_INCLUDES=-isystem $kbuild/usr/include")
 	[ $cc = llvm ] && flags+=(LLVM=1)
 	make -s -C "$st" "${flags[@]}" clean >/dev/null 2>&1
 	log=$out/in-tree-$cc.log
@@ -39,12 +39,13 @@ for cc in gcc llvm; do
 		result 1 "in_tree_$cc" "$(grep -m1 'warning:' "$log")"
 	else
 		missing=
-		for f in iommu/iommu_sysfs iommu/iommu_test_driver iommu/iommu_unbind_rebind \
-			iommu/iommu_refs_bench iommu/iommu_refs.sh iommu/settings run_kselftest.sh \
+		for f in drivers/iommu/iommu_sysfs drivers/iommu/iommu_test_driver \
+			drivers/iommu/iommu_unbind_rebind drivers/iommu/iommu_refs_bench \
+			drivers/iommu/iommu_refs.sh drivers/iommu/settings run_kselftest.sh \
 			kselftest/ktap_helpers.sh; do
 			[ -e "$out/install-$cc/$f" ] || missing="$missing $f"
 		done
-		grep -qx 'iommu:iommu_unbind_rebind' "$out/install-$cc/kselftest-list.txt" ||
+		grep -qx 'drivers/iommu:iommu_unbind_rebind' "$out/install-$cc/kselftest-list.txt" ||
 			missing="$missing kselftest-list.txt:iommu_unbind_rebind"
 		if [ -n "$missing" ]; then
 			result 1 "in_tree_$cc" "not installed:$missing"
@@ -56,11 +57,11 @@ for cc in gcc llvm; do
 		# A local header changed: the programs that include it are rebuilt.
 		# The header is dated 2 s after the program, whatever the clock's
 		# granularity; the program must then get a newer date.
-		before=$(stat -c %Y "$st/iommu/iommu_unbind_rebind")
-		touch -d "@$((before + 2))" "$st/iommu/iommu_safety.h"
+		before=$(stat -c %Y "$st/drivers/iommu/iommu_unbind_rebind")
+		touch -d "@$((before + 2))" "$st/drivers/iommu/iommu_safety.h"
 		sleep 3
-		make -s -C "$st/iommu" "${flags[@]}" >"$out/rebuild.log" 2>&1
-		after=$(stat -c %Y "$st/iommu/iommu_unbind_rebind" 2>/dev/null || echo 0)
+		make -s -C "$st/drivers/iommu" "${flags[@]}" >"$out/rebuild.log" 2>&1
+		after=$(stat -c %Y "$st/drivers/iommu/iommu_unbind_rebind" 2>/dev/null || echo 0)
 		if [ "$after" -gt "$before" ]; then
 			result 0 local_hdrs_rebuild
 		else

@@ -26,7 +26,7 @@ set -euo pipefail
 src=$(cd "${1:?assembled tree}" && pwd)
 out=${2:?output directory}
 top=$(cd "$(dirname "$0")/.." && pwd)
-harness=tools/testing/selftests/iommu/qemu
+harness=tools/testing/selftests/drivers/iommu/qemu
 # shellcheck source=author.sh
 . "$top/scripts/author.sh"
 
@@ -101,6 +101,7 @@ maintainers() {
 		print "F:\tdrivers/iommu/iommu-debug-refs*"
 		print "F:\tdrivers/iommu/test-iommu.c"
 		print "F:\tscripts/coccinelle/free/device_ref_leak.cocci"
+		print "F:\ttools/testing/selftests/drivers/iommu/"
 		print ""
 		done = 1
 	}

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "../kselftest.h"
+#include "../../kselftest.h"
 
 #define IOMMU_CLASS	"/sys/class/iommu"
 #define REFS_DIR	"/sys/kernel/debug/iommu/refs"

@@ -67,8 +67,8 @@ export KSELFTEST_IOMMU_REFS_SH_ARGS="$(echo " $args" | sed 's/ -[dF] [^ ]*//g')"
 # "extended" program) run directly, with the arguments
 sel= direct=
 for t in $tests; do
-	if grep -qx "iommu:$t" kselftest-list.txt; then
-		sel="$sel -t iommu:$t"
+	if grep -qx "drivers/iommu:$t" kselftest-list.txt; then
+		sel="$sel -t drivers/iommu:$t"
 	else
 		direct="$direct $t"
 	fi
@@ -107,8 +107,8 @@ if [ -n "$sel" ]; then
 	echo "iommu-qemu: run_kselftest.sh exit code $?"
 fi
 for t in $direct; do
-	echo "# selftests: iommu: $t"
-	(cd iommu && ./$t $args) 2>&1 | sed 's/^/# /'
+	echo "# selftests: drivers/iommu: $t"
+	(cd drivers/iommu && ./$t $args) 2>&1 | sed 's/^/# /'
 done
 if injected warn; then
 	for i in /sys/bus/platform/drivers/test-iommu/test-iommus:*; do

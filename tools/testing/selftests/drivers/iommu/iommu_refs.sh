@@ -39,7 +39,7 @@ fi
 KSFT_PASS=0 KSFT_FAIL=1 KSFT_SKIP=4
 # The selftest reports through kselftest's helpers; snapshot and diff work
 # without them (a copy of this script alone on a board).
-KTAP_HELPERS=$(dirname "$0")/../kselftest/ktap_helpers.sh
+KTAP_HELPERS=$(dirname "$0")/../../kselftest/ktap_helpers.sh
 [ ! -r "$KTAP_HELPERS" ] || . "$KTAP_HELPERS"
 
 die() { echo "iommu_refs.sh: $*" >&2; exit 2; }

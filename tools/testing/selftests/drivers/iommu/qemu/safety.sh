@@ -71,9 +71,9 @@ if ! mount -t ext2 /dev/vda /mnt; then
 else
 	echo "$token" >/mnt/token && sync
 	run_to /tmp/default.log env KSELFTEST_IOMMU_UNBIND_REBIND_ARGS= \
-		./run_kselftest.sh -t iommu:iommu_unbind_rebind
+		./run_kselftest.sh -t drivers/iommu:iommu_unbind_rebind
 	run_to /tmp/optin.log env KSELFTEST_IOMMU_UNBIND_REBIND_ARGS="-d all" \
-		./run_kselftest.sh -t iommu:iommu_unbind_rebind
+		./run_kselftest.sh -t drivers/iommu:iommu_unbind_rebind
 	safety_show /tmp/default.log
 	safety_show /tmp/optin.log
 	echo 3 >/proc/sys/vm/drop_caches
@@ -95,7 +95,7 @@ if [ -z "$why" ]; then safety_result ok mounted_disk_kept; else safety_result fa
 # 2. The runner's timeout in the middle of a cycle of every IOMMU
 before=$(safety_state)
 run_to /tmp/kill.log env KSELFTEST_IOMMU_UNBIND_REBIND_ARGS="-d all -n 100000" \
-	./run_kselftest.sh -o 8 -t iommu:iommu_unbind_rebind
+	./run_kselftest.sh -o 8 -t drivers/iommu:iommu_unbind_rebind
 safety_show /tmp/kill.log
 after=$(safety_state)
 why=
@@ -112,12 +112,12 @@ if [ -z "$why" ]; then safety_result ok restored_after_kill; else safety_result 
 
 # 3. SIGKILL: nothing runs in the program; the next run restores
 before=$(safety_state)
-(cd iommu && exec ./iommu_unbind_rebind -d all -n 100000 >/tmp/sigkill.log 2>&1) &
+(cd drivers/iommu && exec ./iommu_unbind_rebind -d all -n 100000 >/tmp/sigkill.log 2>&1) &
 pid=$!
 sleep 6
 kill -KILL $pid
 wait $pid 2>/dev/null
-(cd iommu && ./iommu_unbind_rebind -d all -n 1 >/tmp/next.log 2>&1)
+(cd drivers/iommu && ./iommu_unbind_rebind -d all -n 1 >/tmp/next.log 2>&1)
 safety_show /tmp/sigkill.log
 safety_show /tmp/next.log
 after=$(safety_state)
@@ -155,7 +155,7 @@ for how in symlink hardlink owner mode boot dotdot; do
 		boot) printf 'boot 00000000-0000-0000-0000-000000000000\n%s\n' "$escape" >$j ;;
 		esac
 		# -R: the journal step every run starts with, and nothing else
-		(cd iommu && IOMMU_SELFTESTS_STATE=$j ./$prog -R >/tmp/tamper.log 2>&1)
+		(cd drivers/iommu && IOMMU_SELFTESTS_STATE=$j ./$prog -R >/tmp/tamper.log 2>&1)
 		if [ "$(cat /tmp/victim)" != secret ]; then
 			why="$why $prog/$how: /tmp/victim changed"
 		elif [ -s /tmp/tt/drivers/y/bind ]; then
