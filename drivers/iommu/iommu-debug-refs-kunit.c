@@ -166,6 +166,13 @@ static void iommu_debug_refs_test_unwatched(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, refs->nr_comp, 0);
 }
 
+/* Not a tail call: the stack must show this function */
+static noinline void iommu_debug_refs_test_take(struct device *dev)
+{
+	get_device(dev);
+	barrier();
+}
+
 /*
  * Kept on another device: a companion, held (and its gets and puts by
  * anyone counted) until as many references are dropped
@@ -183,7 +190,7 @@ static void iommu_debug_refs_test_companion(struct kunit *test)
 
 	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_PROBE_DEVICE,
 				  iommu_debug_refs_test_companion);
-	get_device(other);
+	iommu_debug_refs_test_take(other);
 	get_device(other);
 	put_device(other);
 	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
@@ -196,10 +203,8 @@ static void iommu_debug_refs_test_companion(struct kunit *test)
 	KUNIT_EXPECT_PTR_EQ(test, comp.dev, other);
 	KUNIT_EXPECT_EQ(test, comp.kept, 1);
 	KUNIT_EXPECT_GT(test, atomic_read(&iommu_debug_refs_comps_held), 0);
-	KUNIT_EXPECT_EQ(test, refs->nr_kept, 1);
-	KUNIT_EXPECT_EQ(test, refs->kept[0].comp, 0);
-	KUNIT_EXPECT_EQ(test, refs->kept[0].site,
-			IOMMU_DEBUG_REFS_PROBE_DEVICE);
+	/* With its stack if iommu_debug_refs_test_take() kept one before */
+	KUNIT_EXPECT_EQ(test, refs->nr_kept + refs->kept_unrecorded, 1);
 
 	/* Outside a callback, while held: taken and dropped */
 	get_device(other);
@@ -221,15 +226,17 @@ static void iommu_debug_refs_test_companion(struct kunit *test)
 	put_device(other);
 	KUNIT_EXPECT_EQ(test, refs->comp[0].taken, 1);
 
-	/* Kept again: the same entry */
+	/* Kept again: the same entry, and now with its stack */
 	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_PROBE_DEVICE,
 				  iommu_debug_refs_test_companion);
-	get_device(other);
+	iommu_debug_refs_test_take(other);
 	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
 	KUNIT_EXPECT_EQ(test, refs->nr_comp, 1);
 	KUNIT_EXPECT_EQ(test, refs->comp[0].kept, 2);
-	KUNIT_EXPECT_EQ(test, refs->nr_kept, 2);
-	KUNIT_EXPECT_EQ(test, refs->kept[1].comp, 0);
+	KUNIT_ASSERT_GT(test, refs->nr_kept, 0);
+	KUNIT_EXPECT_EQ(test, refs->kept[refs->nr_kept - 1].comp, 0);
+	KUNIT_EXPECT_EQ(test, refs->kept[refs->nr_kept - 1].site,
+			IOMMU_DEBUG_REFS_PROBE_DEVICE);
 	put_device(other);
 	KUNIT_EXPECT_NULL(test, refs->comp[0].dev);
 }
@@ -498,13 +505,6 @@ static void iommu_debug_refs_test_probes(struct kunit *test)
 	mutex_unlock(&iommu_debug_refs_probe_mutex);
 }
 
-/* Not a tail call: the stack must show this function */
-static noinline void iommu_debug_refs_test_take(struct device *dev)
-{
-	get_device(dev);
-	barrier();
-}
-
 static noinline void iommu_debug_refs_test_take_drop(struct device *dev)
 {
 	get_device(dev);
@@ -514,8 +514,20 @@ static noinline void iommu_debug_refs_test_take_drop(struct device *dev)
 }
 
 /*
+ * Kept only here, so that its first reference has no stack; not folded
+ * with iommu_debug_refs_test_take() (another type)
+ */
+static noinline struct device *iommu_debug_refs_test_keep(struct device *dev)
+{
+	dev = get_device(dev);
+	barrier();
+	return dev;
+}
+
+/*
  * A reference kept by a callback is counted at the stack of its get, from
- * the caller of get_device(); one taken and dropped in the call is not.
+ * the caller of get_device(), once that caller kept one before (the first
+ * is counted without); one taken and dropped in the call is not.
  */
 static void iommu_debug_refs_test_stacks(struct kunit *test)
 {
@@ -526,12 +538,14 @@ static void iommu_debug_refs_test_stacks(struct kunit *test)
 	unsigned long *entries;
 	unsigned int nr, nr_entries;
 	char name[KSYM_SYMBOL_LEN];
+	u64 unrecorded;
 	int i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
 					  iommu_debug_refs_test_stacks);
-		iommu_debug_refs_test_take(t->hwdev);
+		KUNIT_EXPECT_PTR_EQ(test, iommu_debug_refs_test_keep(t->hwdev),
+				    t->hwdev);
 		iommu_debug_refs_test_take_drop(t->hwdev);
 		iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
 	}
@@ -539,11 +553,13 @@ static void iommu_debug_refs_test_stacks(struct kunit *test)
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	nr = refs->nr_kept;
 	kept = refs->kept[0];
+	unrecorded = refs->kept_unrecorded;
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
-	put_device(t->hwdev);
-	put_device(t->hwdev);
+	for (i = 0; i < 3; i++)
+		put_device(t->hwdev);
 
 	KUNIT_ASSERT_EQ(test, nr, 1);
+	KUNIT_EXPECT_EQ(test, unrecorded, 1);
 	KUNIT_EXPECT_EQ(test, kept.count, 2);
 	KUNIT_EXPECT_EQ(test, kept.site, IOMMU_DEBUG_REFS_OF_XLATE);
 	nr_entries = stack_depot_fetch(kept.stack, &entries);
@@ -552,7 +568,7 @@ static void iommu_debug_refs_test_stacks(struct kunit *test)
 		kunit_skip(test, "no KALLSYMS to name the frames");
 	/* The innermost frame is the get, the next its callback */
 	snprintf(name, sizeof(name), "%ps", (void *)entries[0]);
-	KUNIT_EXPECT_STREQ(test, name, "iommu_debug_refs_test_take");
+	KUNIT_EXPECT_STREQ(test, name, "iommu_debug_refs_test_keep");
 	snprintf(name, sizeof(name), "%ps", (void *)entries[1]);
 	KUNIT_EXPECT_STREQ(test, name, "iommu_debug_refs_test_stacks");
 }

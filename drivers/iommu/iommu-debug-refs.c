@@ -16,6 +16,12 @@
  * A reference a callback takes and has not dropped when it returns is
  * kept: its stack, recorded by the probe, is saved in the stack depot when
  * the callback returns and counted per call site ("stacks" in debugfs).
+ * Walking the stack costs more than the rest of the accounting, so it is
+ * walked only for a get whose caller (the function that called
+ * get_device()) has kept a reference in the same callback (of_xlate,
+ * probe_device, ...) before: the first reference kept from a caller is
+ * counted without its stack, the next ones with it. A leak repeats, and
+ * is recorded from its second time.
  * Which get a put undoes is not known, so a put inside the callback undoes
  * the newest get of the same device, and a reference kept on purpose (until
  * release_device(), or by a device link) counts as kept too: a leak is a
@@ -66,11 +72,13 @@
 #define IOMMU_DEBUG_REFS_FN_LEN	96
 /* References one callback can keep with their stacks; more are counted */
 #define IOMMU_DEBUG_REFS_CALL_REFS	16
-#define IOMMU_DEBUG_REFS_STACK_DEPTH	16
+#define IOMMU_DEBUG_REFS_STACK_DEPTH	8
 /* Call sites recorded per IOMMU device; more are counted */
 #define IOMMU_DEBUG_REFS_SITES_MAX	64
 /* Companion devices counted per IOMMU device; more are counted together */
 #define IOMMU_DEBUG_REFS_COMPANIONS	16
+/* Callers of get_device() whose references get stacks, per site */
+#define IOMMU_DEBUG_REFS_CALLERS	32
 #define IOMMU_DEBUG_REFS_NAME_LEN	64
 
 static const char * const iommu_debug_refs_site_names[] = {
@@ -178,8 +186,8 @@ struct iommu_debug_refs_call {
 	/*
 	 * The references taken and not dropped yet, newest last, written
 	 * only by the task itself: the device (compared, never dereferenced),
-	 * its name when it is not watched, and the stack from the caller of
-	 * get_device()
+	 * its name when it is not watched, the caller of get_device() and,
+	 * when it is one of iommu_debug_refs_callers, the stack from there
 	 */
 	unsigned int nr_refs;
 	/* taken on watched devices and companions beyond refs[], not dropped */
@@ -189,6 +197,7 @@ struct iommu_debug_refs_call {
 		/* on a device registered in the callback: see call_get() */
 		bool born;
 		char name[IOMMU_DEBUG_REFS_NAME_LEN];
+		unsigned long caller;
 		unsigned int nr_entries;
 		unsigned long entries[IOMMU_DEBUG_REFS_STACK_DEPTH];
 	} refs[IOMMU_DEBUG_REFS_CALL_REFS];
@@ -226,6 +235,9 @@ static LIST_HEAD(iommu_debug_refs_list);
 static LIST_HEAD(iommu_debug_refs_calls);
 static LIST_HEAD(iommu_debug_refs_buses);
 static DEFINE_HASHTABLE(iommu_debug_refs_devs, 4);
+/* Callers of get_device() whose references callbacks kept: see the top */
+static unsigned long iommu_debug_refs_callers[IOMMU_DEBUG_REFS_NR_SITES]
+					      [IOMMU_DEBUG_REFS_CALLERS];
 static struct dentry *iommu_debug_refs_dir;
 /* Under iommu_debug_refs_mutex */
 static LIST_HEAD(iommu_debug_refs_driver_ops);
@@ -282,9 +294,30 @@ static void iommu_debug_refs_watch(struct iommu_debug_refs_key *key,
 }
 
 /*
- * A reference taken on @dev by the callback @call: record the stack from
- * @caller, the caller of get_device(), outwards, and the name of @dev when
- * it is not @watched (a companion, if the callback keeps it). Beyond
+ * Whether references taken by @caller in a callback of @site get their
+ * stacks, under the lock; with @learn, they do from now on if there is
+ * room.
+ */
+static bool iommu_debug_refs_caller_known(enum iommu_debug_refs_site site,
+					  unsigned long caller, bool learn)
+{
+	unsigned long *callers = iommu_debug_refs_callers[site];
+	unsigned int i;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	for (i = 0; i < IOMMU_DEBUG_REFS_CALLERS && callers[i]; i++)
+		if (callers[i] == caller)
+			return true;
+	if (learn && i < IOMMU_DEBUG_REFS_CALLERS)
+		callers[i] = caller;
+	return false;
+}
+
+/*
+ * A reference taken on @dev by the callback @call: record @caller, the
+ * caller of get_device(), with @stack the stack from there outwards, and
+ * the name of @dev when it is not @watched (a companion, if the callback
+ * keeps it). Beyond
  * refs[], only references on @tracked devices (watched, or companions
  * held) are counted. A device not registered yet when its first reference
  * is recorded (device_add() takes one before it adds the device) is one
@@ -293,11 +326,11 @@ static void iommu_debug_refs_watch(struct iommu_debug_refs_key *key,
  */
 static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 				      struct device *dev, bool watched,
-				      bool tracked, unsigned long caller)
+				      bool tracked, unsigned long caller,
+				      bool stack)
 {
 	unsigned long trace[IOMMU_DEBUG_REFS_STACK_DEPTH + 8];
-	unsigned long *entries;
-	unsigned int i, j, n;
+	unsigned int i, j, n = 0;
 	const char *name;
 	bool born;
 
@@ -306,19 +339,22 @@ static void iommu_debug_refs_call_get(struct iommu_debug_refs_call *call,
 			call->unrecorded++;
 		return;
 	}
-	n = stack_trace_save(trace, ARRAY_SIZE(trace), 0);
-	/* Without the frames of the probe and of the trace event */
-	for (i = 0; i < n && trace[i] != caller; i++)
-		;
-	if (i == n)
-		i = 0;
-	n = min_t(unsigned int, n - i, IOMMU_DEBUG_REFS_STACK_DEPTH);
-	entries = call->refs[call->nr_refs].entries;
-	memcpy(entries, trace + i, n * sizeof(*entries));
+	if (stack) {
+		n = stack_trace_save(trace, ARRAY_SIZE(trace), 0);
+		/* Without the frames of the probe and of the trace event */
+		for (i = 0; i < n && trace[i] != caller; i++)
+			;
+		if (i == n)
+			i = 0;
+		n = min_t(unsigned int, n - i, IOMMU_DEBUG_REFS_STACK_DEPTH);
+		memcpy(call->refs[call->nr_refs].entries, trace + i,
+		       n * sizeof(trace[0]));
+	}
 	born = !device_is_registered(dev);
 	for (j = 0; j < call->nr_refs && !born; j++)
 		born = call->refs[j].dev == dev && call->refs[j].born;
 	call->refs[call->nr_refs].dev = dev;
+	call->refs[call->nr_refs].caller = caller;
 	call->refs[call->nr_refs].nr_entries = n;
 	call->refs[call->nr_refs].born = born;
 	/* Valid: the caller of get_device() holds a reference */
@@ -457,7 +493,7 @@ static void iommu_debug_refs_count(struct device *dev, bool get,
 	struct iommu_debug_refs_companion *comp = NULL;
 	struct iommu_debug_refs_call *cur;
 	struct iommu_debug_refs *refs;
-	bool undone = false;
+	bool undone = false, record, stack = false;
 	unsigned long flags;
 
 	rcu_read_lock();
@@ -488,14 +524,19 @@ static void iommu_debug_refs_count(struct device *dev, bool get,
 		comp->dropped++;
 		iommu_debug_refs_companion_settle(comp);
 	}
-	raw_spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
 	/*
-	 * Only this task writes its call's references. The device is alive:
-	 * the caller of get_device() holds a reference. IOMMU clients are not
-	 * companions.
+	 * The device is alive: the caller of get_device() holds a reference.
+	 * IOMMU clients are not companions.
 	 */
-	if (cur && get && (refs || comp || (!dev->iommu && dev != cur->self)))
-		iommu_debug_refs_call_get(cur, dev, refs, refs || comp, caller);
+	record = cur && get &&
+		 (refs || comp || (!dev->iommu && dev != cur->self));
+	if (record)
+		stack = iommu_debug_refs_caller_known(cur->site, caller, false);
+	raw_spin_unlock_irqrestore(&iommu_debug_refs_lock, flags);
+	/* Only this task writes its call's references */
+	if (record)
+		iommu_debug_refs_call_get(cur, dev, refs, refs || comp, caller,
+					  stack);
 out:
 	rcu_read_unlock();
 }
@@ -591,8 +632,10 @@ void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 
 	op->site = site;
 	op->fn = fn;
-	op->call = kzalloc_obj(*op->call);
+	/* The references are written as they are taken */
+	op->call = kmalloc_obj(*op->call);
 	if (op->call) {
+		memset(op->call, 0, offsetof(struct iommu_debug_refs_call, refs));
 		op->call->task = get_task_struct(current);
 		op->call->site = site;
 	}
@@ -757,6 +800,11 @@ static void iommu_debug_refs_keep(struct iommu_debug_refs_call *call,
 				break;
 		}
 		if (j == refs->nr_kept) {
+			/* Its caller's next references get their stacks */
+			if (!stacks[i])
+				iommu_debug_refs_caller_known(call->site,
+							      call->refs[i].caller,
+							      true);
 			if (!stacks[i] || j == IOMMU_DEBUG_REFS_SITES_MAX) {
 				refs->kept_unrecorded++;
 				continue;
@@ -782,19 +830,22 @@ static void iommu_debug_refs_finish(struct iommu_debug_refs_op *op,
 	struct iommu_debug_refs_call *call = op->call;
 	depot_stack_handle_t stacks[IOMMU_DEBUG_REFS_CALL_REFS];
 	bool skip[IOMMU_DEBUG_REFS_CALL_REFS];
-	struct iommu_debug_refs_stats *stats;
+	struct iommu_debug_refs_stats *stats, *rename = NULL;
 	struct iommu_debug_refs *refs;
 	char fn_name[IOMMU_DEBUG_REFS_FN_LEN];
 	unsigned int i;
 
-	/* Named and saved here, not under the raw spinlock */
-	snprintf(fn_name, sizeof(fn_name), "%ps", op->fn);
+	/* Saved here, not under the raw spinlock */
 	for (i = 0; call && i < call->nr_refs; i++) {
-		stacks[i] = stack_depot_save(call->refs[i].entries,
-					     call->refs[i].nr_entries,
-					     GFP_KERNEL);
+		stacks[i] = 0;
+		if (call->refs[i].nr_entries)
+			stacks[i] = stack_depot_save(call->refs[i].entries,
+						     call->refs[i].nr_entries,
+						     GFP_KERNEL);
 		skip[i] = call->refs[i].name[0] && call->refs[i].born;
 	}
+	/* The accounting is freed after a grace period */
+	rcu_read_lock();
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
 	if (hwdev) {
 		refs = iommu_debug_refs_lookup(hwdev);
@@ -823,10 +874,19 @@ static void iommu_debug_refs_finish(struct iommu_debug_refs_op *op,
 			refs->kept_unrecorded += call->unrecorded;
 		if (stats->fn != op->fn) {
 			stats->fn = op->fn;
-			strscpy(stats->fn_name, fn_name);
+			rename = stats;
 		}
 	}
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	/* Named when it changed, not under the raw spinlock */
+	if (rename) {
+		snprintf(fn_name, sizeof(fn_name), "%ps", op->fn);
+		raw_spin_lock_irq(&iommu_debug_refs_lock);
+		if (rename->fn == op->fn)
+			strscpy(rename->fn_name, fn_name);
+		raw_spin_unlock_irq(&iommu_debug_refs_lock);
+	}
+	rcu_read_unlock();
 	if (call)
 		iommu_debug_refs_call_free(call);
 }
