@@ -4,7 +4,7 @@
 # The iommu selftests build as labs build them: in the source tree and out
 # of it (O=), with gcc and with LLVM=1 (clang, lld), without a warning; a
 # change to a local header rebuilds the programs (LOCAL_HDRS); install
-# puts the programs, iommu_refs.sh, settings and the runner in place.
+# puts the programs, settings and the runner in place.
 # The QEMU guests build O= with gcc (x86_64, arm64) and LLVM=1 (x86_64
 # debug); this adds the in-tree builds.
 #
@@ -40,8 +40,8 @@ for cc in gcc llvm; do
 	else
 		missing=
 		for f in drivers/iommu/iommu_sysfs drivers/iommu/iommu_test_driver \
-			drivers/iommu/iommu_unbind_rebind drivers/iommu/iommu_refs_bench \
-			drivers/iommu/iommu_refs.sh drivers/iommu/settings run_kselftest.sh \
+			drivers/iommu/iommu_unbind_rebind \
+			drivers/iommu/settings run_kselftest.sh \
 			kselftest/ktap_helpers.sh; do
 			[ -e "$out/install-$cc/$f" ] || missing="$missing $f"
 		done

@@ -27,17 +27,12 @@
 #define REFS_MAX_KEYS	64
 #define REFS_MAX_STACKS	32
 #define REFS_MAX_COMPS	16
-/*
- * Reading it returns once deferred puts (device links released from a
- * workqueue) are done; kernels without it: they settle in REFS_SETTLE_MS.
- */
+/* Reading it returns once deferred puts (device link releases) are done */
 #define REFS_SETTLE	REFS_DIR "/settle"
-#define REFS_SETTLE_MS	2000
 #define TEST_IOMMU_DRIVER_NAME	"test-iommu"
 
 static int cycles = 3;
 static int timeout_ms = 10000;
-static int nr_clients;	/* -c, for the programs that create clients */
 static bool use_reprobe;	/* -r */
 static bool restore_only;	/* -R */
 static int fail_points;		/* -F: fault injection points per IOMMU */
@@ -157,7 +152,7 @@ static bool select_all;
 static inline __noreturn void print_usage(const char *prog, const char *err)
 {
 	fprintf(stderr, "%s: %s\n"
-		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms] [-c clients]\n"
+		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms]\n"
 		"       [-r] [-R] [-F N]\n"
 		"  -d IOMMU  also cycle this real IOMMU (a name in " IOMMU_CLASS
 		" or its device), repeatable;\n"
@@ -166,7 +161,6 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"            swap, the console or the default route need are never taken.\n"
 		"  -n N      measured cycles after one warm-up cycle (default 3)\n"
 		"  -t MS     bound of each wait (default 10000)\n"
-		"  -c N      clients per test IOMMU instance, where a program creates them\n"
 		"  -r        also probe again the clients without a driver of IOMMUs that\n"
 		"            can be unbound (those that cannot always are)\n"
 		"  -R        only restore what the journal of a killed run records, and\n"
@@ -194,20 +188,17 @@ static inline int parse_num(const char *prog, const char *opt, const char *s, in
 }
 
 /*
- * The options of every program: -d, -n cycles, -t timeout_ms, -c clients.
+ * The options of every program: -d, -n cycles, -t timeout_ms, -r, -R, -F.
  * Bad input is a usage message and exit code 1, before anything is done.
  */
 static inline void parse_args(int argc, char *argv[])
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, ":c:d:F:hn:rRt:")) != -1) {
+	while ((opt = getopt(argc, argv, ":d:F:hn:rRt:")) != -1) {
 		char err[128];
 
 		switch (opt) {
-		case 'c':
-			nr_clients = parse_num(argv[0], "-c", optarg, 0);
-			break;
 		case 'd':
 			if (!strcmp(optarg, "all"))
 				select_all = true;
@@ -370,24 +361,6 @@ static inline void refs_read_stacks(const char *dev, struct refs *r)
 	fclose(f);
 }
 
-/* Whether the kernel records the stacks of kept references */
-static inline bool refs_has_stacks(const char *dev)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), REFS_DIR "/%s/stacks", dev);
-	return exists(path);
-}
-
-/* Whether the kernel can probe a client of @dev again */
-static inline bool refs_has_reprobe(const char *dev)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), REFS_DIR "/%s/reprobe", dev);
-	return exists(path);
-}
-
 /* Read REFS_DIR/@dev/companions, if the kernel has it: "<name> held <H> kept <K> ..." */
 static inline void refs_read_comps(const char *dev, struct refs *r)
 {
@@ -508,10 +481,7 @@ static inline long long refs_net(const struct refs *r, const char *site)
 	return refs_site(r, site, "taken") - refs_site(r, site, "dropped");
 }
 
-/*
- * Wait until the kernel says deferred puts are done. Returns 0, or -errno
- * when the kernel has no REFS_SETTLE.
- */
+/* Wait until the kernel says deferred puts are done: 0, or -errno */
 static inline int refs_settle(void)
 {
 	char buf[64];
@@ -532,10 +502,9 @@ static inline int refs_settle(void)
  * The verdict: after @cycles bind cycles the device's reference count (and
  * its sysfs parent's, when the same parent is watched) must be back to
  * @base, and no companion may hold more references than at @base. Reads
- * REFS_SETTLE first and then decides on one reading; on a kernel without
- * it, polls up to REFS_SETTLE_MS for deferred puts. On a mismatch, fills
- * @msg with the counts, the companions that grew and, per site, what
- * changed per cycle, and
+ * REFS_SETTLE first (the kernel decides when deferred puts are done) and
+ * then decides on one reading. On a mismatch, fills @msg with the counts,
+ * the companions that grew and, per site, what changed per cycle, and
  * returns 1; returns 0 when balanced, -errno when unreadable. @now gets
  * the last counters read.
  */
@@ -543,33 +512,22 @@ static inline int refs_check(const char *dev, const struct refs *base,
 			     int cycles, struct refs *now, char *msg,
 			     size_t len)
 {
-	long end = now_ms() + REFS_SETTLE_MS;
 	long long rc, prc = 0;
 	bool parent;
-	int comp;
 	size_t off;
 	int ret;
 
-	/* The kernel decides when deferred puts are done: no waiting after */
-	if (!refs_settle())
-		end = 0;
-	for (;;) {
-		ret = refs_read(dev, now);
-		if (ret)
-			return ret;
-		parent = strcmp(refs_str(base, "parent"), "-") &&
-			 !strcmp(refs_str(base, "parent"), refs_str(now, "parent"));
-		rc = refs_num(now, "refcount") - refs_num(base, "refcount");
-		if (parent)
-			prc = refs_num(now, "parent_refcount") -
-			      refs_num(base, "parent_refcount");
-		comp = refs_top_comp(base, now);
-		if (!rc && !prc && comp < 0)
-			return 0;
-		if (now_ms() > end)
-			break;
-		usleep(20000);
-	}
+	ret = refs_settle() ?: refs_read(dev, now);
+	if (ret)
+		return ret;
+	parent = strcmp(refs_str(base, "parent"), "-") &&
+		 !strcmp(refs_str(base, "parent"), refs_str(now, "parent"));
+	rc = refs_num(now, "refcount") - refs_num(base, "refcount");
+	if (parent)
+		prc = refs_num(now, "parent_refcount") -
+		      refs_num(base, "parent_refcount");
+	if (!rc && !prc && refs_top_comp(base, now) < 0)
+		return 0;
 
 	off = snprintf(msg, len, "%s", rc < 0 || prc < 0 ? "underflow: " : "leak: ");
 	if (rc)

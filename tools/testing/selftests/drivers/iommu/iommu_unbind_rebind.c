@@ -756,7 +756,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		no_fail = "not cycled: see its unbind_rebind or client_cycles result";
 	else if (!inst->refs_dev[0])
 		no_fail = "no reference counters";
-	else if (!bindable && (cl < 0 || !refs_has_reprobe(inst->refs_dev)))
+	else if (!bindable && cl < 0)
 		no_fail = "cannot be unbound, and no client without a driver to probe again";
 	if (no_fail) {
 		ksft_test_result_code(KSFT_SKIP, name, "%s", no_fail);
@@ -868,11 +868,6 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 	struct refs base, now;
 
 	snprintf(name, sizeof(name), "reprobe.%s", inst->name);
-	if (!refs_has_reprobe(inst->refs_dev)) {
-		skip_one(name, inst, "no %s/%s/reprobe: a kernel older than the reprobe file",
-			 REFS_DIR, inst->refs_dev);
-		return;
-	}
 	if (!inst->test && !iommu_selected(inst->name, inst->dev_name)) {
 		skip_one(name, inst,
 			 "real IOMMU (driver %s), not cycled by default: opt in with -d %s or -d all (KSELFTEST_IOMMU_UNBIND_REBIND_ARGS)",

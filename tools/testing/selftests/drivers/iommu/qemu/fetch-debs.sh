@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Unpack Debian packages of another architecture into a directory, for the
-# QEMU guests' user space (busybox, coreutils' timeout, bash, jq, the C
+# QEMU guests' user space (busybox, coreutils' timeout, the C
 # library) and for cross-building the selftests (libcap).  apt reads the
 # machine's own sources through a private configuration (its own lists,
 # archives and empty status), so the system is not touched and no archive

@@ -61,10 +61,9 @@ echo "iommu-qemu: $(uname -s) $(uname -r) $(uname -m)"
 cd /kselftest || { echo "iommu-qemu: no /kselftest"; poweroff -f; }
 export KSELFTEST_IOMMU_UNBIND_REBIND_ARGS="$args"
 export KSELFTEST_IOMMU_TEST_DRIVER_ARGS="$(echo " $args" | sed 's/ -d [^ ]*//g')"
-export KSELFTEST_IOMMU_REFS_SH_ARGS="$(echo " $args" | sed 's/ -[dF] [^ ]*//g')"
-[ -n "$tests" ] || tests="iommu_sysfs iommu_test_driver iommu_unbind_rebind iommu_refs.sh"
-# Programs the runner does not list (iommu_refs_bench, an
-# "extended" program) run directly, with the arguments
+[ -n "$tests" ] || tests="iommu_sysfs iommu_test_driver iommu_unbind_rebind"
+# Programs the runner does not list (the harness's EXTRA_PROGS) run
+# directly, with the arguments
 sel= direct=
 for t in $tests; do
 	if grep -qx "drivers/iommu:$t" kselftest-list.txt; then

@@ -136,7 +136,7 @@ escape="bind ../../../tmp/tt y x
 fault failslab ../../../../tmp/tt/drivers/y/bind Y"
 why=
 for how in symlink hardlink owner mode boot dotdot; do
-	for prog in iommu_unbind_rebind iommu_test_driver iommu_refs.sh; do
+	for prog in iommu_unbind_rebind iommu_test_driver; do
 		j=/tmp/tampered.state
 		rm -rf $j /tmp/tt
 		mkdir -p /tmp/tt/devices/x /tmp/tt/drivers/y

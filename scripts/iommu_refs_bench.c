@@ -11,8 +11,9 @@
  *
  *   iommu-bench: refs=on clients=1000 cycles=3 median_us=123456 min_us=120000
  *
- * Runs whatever the option, as it measures it; not part of run_tests (the
- * times mean nothing alone).  Skips when not root or without the module.
+ * Runs whatever the option, as it measures it.  Not a selftest (the times
+ * mean nothing alone): "make bench" builds it with the selftests' headers
+ * and the QEMU harness runs it.  Skips when not root or without the module.
  */
 #define _GNU_SOURCE
 #include "test_iommu.h"
@@ -54,10 +55,17 @@ int main(int argc, char *argv[])
 {
 	char insts[TEST_IOMMU_MAX][NAME_MAX + 1], params[64];
 	const char *why, *refs;
+	int nr_clients = 1000, opt;
 	long *us, ret;
 
-	nr_clients = 1000;
-	parse_args(argc, argv);
+	while ((opt = getopt(argc, argv, "c:n:")) != -1) {
+		if (opt == 'c')
+			nr_clients = parse_num(argv[0], "-c", optarg, 1);
+		else if (opt == 'n')
+			cycles = parse_num(argv[0], "-n", optarg, 1);
+		else
+			print_usage(argv[0], "usage: -c clients -n cycles");
+	}
 	why = test_iommu_unavailable();
 	if (why)
 		ksft_exit_skip("%s\n", why);
