@@ -131,9 +131,16 @@ fail-nth: $(TREE)
 BENCH_CLIENTS ?= 1000
 BENCH_CYCLES ?= 5
 BENCH_BOOTS ?= 2
+# The benchmark is the project's, not a selftest: built here, static, with
+# the selftests' headers, and run by the harness as an extra program.
+BENCH_PROG := $(BUILD)/bench/iommu_refs_bench
 bench: $(TREE)
+	@mkdir -p $(dir $(BENCH_PROG)) && \
+	gcc -static -O2 -Wall -Werror -I$(SRC)/tools/testing/selftests/drivers/iommu \
+		-o $(BENCH_PROG) $(CURDIR)/scripts/iommu_refs_bench.c
 	@for i in $$(seq $(BENCH_BOOTS)); do for r in n y; do \
 		$(call HARNESS,x86_64) MACHINE=virtio REFS=$$r TESTS=iommu_refs_bench \
+			EXTRA_PROGS=$(BENCH_PROG) \
 			TEST_ARGS="-c $(BENCH_CLIENTS) -n $(BENCH_CYCLES)" qemu \
 			>$(LOGS)/bench-$$r-$$i.out 2>&1 || { tail -20 $(LOGS)/bench-$$r-$$i.out; exit 1; }; \
 		grep -h -o 'iommu-bench: .*' $(LOGS)/bench-$$r-$$i.out; \
@@ -150,6 +157,16 @@ compile-test: $(TREE)
 # option off, built without and with the accounting patches, compared.
 size-check: $(TREE)
 	@$(LOCK) $(CURDIR)/scripts/size-check.sh $(SRC) $(KBUILD)/size
+
+# The same on Debian's amd64 configuration (linux-config-$(BASE)), where the
+# driver core's trace events are built, and the option on against off: the
+# vmlinux sizes (not in make check: the first build takes the better part
+# of an hour on two cores).
+distro-cost: $(TREE)
+	@cfg=$$(FETCH_PKG=linux-config $(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base) || exit 1; \
+	mkdir -p $(KBUILD)/distro && \
+	xz -dc $$cfg/usr/src/linux-config-$(BASE)/config.amd64_none_amd64.xz >$(KBUILD)/distro/debian.config && \
+	$(LOCK) $(CURDIR)/scripts/size-check.sh $(SRC) $(KBUILD)/distro $(KBUILD)/distro/debian.config
 
 # The upstream series: git format-patch output and a cover letter in
 # $(BUILD)/series.
@@ -251,4 +268,4 @@ clean:
 	build-x86_64-fast qemu-x86_64-fast \
 	qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
 	check-checker checker-tree soak bench series check-series bisect-check compile-test \
-	size-check check-patches check-harness check clean
+	size-check distro-cost check-patches check-harness check clean

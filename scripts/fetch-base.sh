@@ -10,11 +10,13 @@
 #
 # FETCH_SUITES (default "unstable experimental") names the suites to look
 # in; FETCH_PATHS, when set, unpacks only those paths of the tree.
+# FETCH_PKG=linux-config fetches linux-config-X.Y instead (Debian's kernel
+# configurations) and prints the directory its files are unpacked in.
 set -euo pipefail
 
 ver=${1:?version}
 cache=${2:?cache dir}
-pkg=linux-source-$ver
+pkg=${FETCH_PKG:-linux-source}-$ver
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 apt=$cache/apt
@@ -57,6 +59,13 @@ fi
 
 log "unpacking $(basename "$deb")"
 rm -rf "$cache/deb-x" "$tree"
+if [ "$pkg" != "linux-source-$ver" ]; then
+	rm -rf "$tree"
+	dpkg-deb -x "$deb" "$tree"
+	touch "$tree/.unpacked"
+	echo "$tree"
+	exit 0
+fi
 dpkg-deb -x "$deb" "$cache/deb-x"
 tarball=$(ls "$cache"/deb-x/usr/src/linux-source-*.tar.* | head -n1)
 mkdir -p "$tree"

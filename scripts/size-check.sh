@@ -15,16 +15,23 @@
 # built again, so that the second build compiles only the files the
 # feature changes (git rewrites only those) and what includes them.
 #
-# usage: size-check.sh SRC OUT
+# usage: size-check.sh SRC OUT [DISTRO_CONFIG]
 #   SRC     assembled tree (scripts/assemble.sh): git history base, patches
 #   OUT     build directory (kept, builds are incremental)
+#   DISTRO_CONFIG  a distribution's .config to start from instead of
+#           tinyconfig (make distro-cost: Debian's), with DEBUG_INFO off and
+#           the QEMU guests' drivers built in
 #
 # Prints "ok size.n_delta" or "not ok size.n_delta" (details on "# " lines)
-# and exits 1 on any difference.
+# and exits 1 on any difference.  With DISTRO_CONFIG, where the driver
+# core's trace events are built (CONFIG_TRACEPOINTS=y), the =n delta is
+# printed, not checked, and a third build with CONFIG_IOMMU_DEBUG_REFS=y
+# prints that delta too.
 set -euo pipefail
 
 src=$(cd "${1:?tree}" && pwd)
 out=${2:?build directory}
+distro=${3:+$(realpath "$3")}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -75,26 +82,40 @@ command -v ccache >/dev/null && cc="ccache gcc"
 export CCACHE_DEPEND=1
 
 fragment="64BIT OF IOMMU_SUPPORT DEBUG_FS"
+# The guests' drivers; no debug information, no distribution's keys
+[ -z "$distro" ] ||
+	fragment="DEBUG_INFO_NONE VIRTIO_PCI VIRTIO_IOMMU VIRTIO_BLK HW_RANDOM_VIRTIO IOMMU_SUPPORT DEBUG_FS"
+refs=n
 build() {
 	local o=$out/tree
 
 	mkdir -p "$o"
 	# Configure only when the fragment changed: the build is incremental.
 	printf 'CONFIG_%s=y\n' $fragment >"$o/fragment.new"
-	printf '# CONFIG_%s is not set\n' IOMMU_DEBUG_REFS IOMMU_DEBUG_REFS_KUNIT_TEST TEST_IOMMU >>"$o/fragment.new"
+	if [ $refs = y ]; then
+		echo CONFIG_IOMMU_DEBUG_REFS=y >>"$o/fragment.new"
+	else
+		printf '# CONFIG_%s is not set\n' IOMMU_DEBUG_REFS >>"$o/fragment.new"
+	fi
+	printf '# CONFIG_%s is not set\n' IOMMU_DEBUG_REFS_KUNIT_TEST TEST_IOMMU >>"$o/fragment.new"
+	[ -z "$distro" ] || printf 'CONFIG_%s=""\n' SYSTEM_TRUSTED_KEYS SYSTEM_REVOCATION_KEYS >>"$o/fragment.new"
 	# (and when a symbol it asks for is off: a tree that broke a
 	# dependency once would keep it off)
 	if [ ! -f "$o/.config" ] || ! cmp -s "$o/fragment.new" "$o/fragment" ||
 	   grep '=y$' "$o/fragment.new" | grep -qvxFf "$o/.config"; then
 		rm -f "$o/fragment"
-		make -s -C "$wt" O="$o" CC="$cc" tinyconfig >/dev/null
+		if [ -n "$distro" ]; then
+			cp "$distro" "$o/.config"
+		else
+			make -s -C "$wt" O="$o" CC="$cc" tinyconfig >/dev/null
+		fi
 		cat "$o/fragment.new" >>"$o/.config"
 	fi
 	mv "$o/fragment.new" "$o/fragment"
 	# (the two sides have different Kconfig files)
 	make -s -C "$wt" O="$o" CC="$cc" olddefconfig >/dev/null 2>&1
 	make -s -C "$wt" O="$o" CC="$cc" -j"$(nproc)" vmlinux
-	for c in IOMMU_API OF_IOMMU; do
+	for c in IOMMU_API $(if [ -n "$distro" ]; then echo TRACEPOINTS; else echo OF_IOMMU; fi); do
 		grep -qx "CONFIG_$c=y" "$o/.config" || { echo "size-check: CONFIG_$c is off" >&2; exit 1; }
 	done
 }
@@ -117,6 +138,18 @@ size "$out/vmlinux.before" "$out/vmlinux.after" | tee "$out/size.txt" | sed 's/^
 read -r tb db bb _ < <(sed -n 2p "$out/size.txt")
 read -r ta da ba _ < <(sed -n 3p "$out/size.txt")
 delta=$(awk '/^Total:/ { print $NF }' "$out/bloat-o-meter.txt")
+if [ -n "$distro" ]; then
+	echo "# size-check: distribution config, =n: text $tb->$ta, data $db->$da, bss $bb->$ba, bloat-o-meter ${delta:-?}"
+	refs=y
+	build
+	cp "$out/tree/vmlinux" "$out/vmlinux.refs"
+	grep -q '^CONFIG_IOMMU_DEBUG_REFS=y' "$out/tree/.config" ||
+		{ echo "size-check: the option is off in the =y build" >&2; exit 1; }
+	"$src/scripts/bloat-o-meter" "$out/vmlinux.after" "$out/vmlinux.refs" >"$out/bloat-o-meter-y.txt"
+	size "$out/vmlinux.after" "$out/vmlinux.refs" | tee "$out/size-y.txt" | sed 's/^/# /'
+	echo "# size-check: distribution config, =y against =n: bloat-o-meter $(awk '/^Total:/ { print $NF }' "$out/bloat-o-meter-y.txt")"
+	exit 0
+fi
 if [ "$tb" = "$ta" ] && [ "$db" = "$da" ] && [ "$bb" = "$ba" ] &&
    grep -q 'up/down: 0/0 (0)' "$out/bloat-o-meter.txt"; then
 	echo "# size-check: =n: text $tb, data $db, bss $bb with and without the feature"

@@ -9,7 +9,9 @@
 #include <linux/delay.h>
 #include <linux/kallsyms.h>
 #include <linux/kthread.h>
+#include <linux/math64.h>
 #include <linux/platform_device.h>
+#include <linux/timekeeping.h>
 #include <linux/workqueue.h>
 
 struct iommu_debug_refs_test {
@@ -617,6 +619,41 @@ static void iommu_debug_refs_test_deleted(struct kunit *test)
 	put_device(dev);
 }
 
+/*
+ * What a get_device()/put_device() pair costs on a watched device and on
+ * one that is not, outside callbacks, printed; every get and put of the
+ * watched one is counted, as "other", and the other device is not a
+ * companion.
+ */
+static void iommu_debug_refs_test_cost(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	const unsigned int pairs = 10000;
+	u64 taken, dropped, ns[2];
+	struct device *dev[2];
+	unsigned int i, j;
+
+	dev[0] = t->hwdev;
+	dev[1] = kunit_device_register(test, "iommu-debug-refs-cost");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev[1]);
+	taken = refs->other_taken;
+	dropped = refs->other_dropped;
+	for (j = 0; j < 2; j++) {
+		ns[j] = ktime_get_ns();
+		for (i = 0; i < pairs; i++) {
+			get_device(dev[j]);
+			put_device(dev[j]);
+		}
+		ns[j] = ktime_get_ns() - ns[j];
+	}
+	kunit_info(test, "get_device()+put_device(): %llu ns watched, %llu ns not watched (%u pairs each)\n",
+		   div_u64(ns[0], pairs), div_u64(ns[1], pairs), pairs);
+	KUNIT_EXPECT_EQ(test, refs->other_taken - taken, pairs);
+	KUNIT_EXPECT_EQ(test, refs->other_dropped - dropped, pairs);
+	KUNIT_EXPECT_EQ(test, refs->nr_comp, 0);
+}
+
 static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_op),
 	KUNIT_CASE(iommu_debug_refs_test_other_task),
@@ -633,6 +670,7 @@ static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_stacks),
 	KUNIT_CASE(iommu_debug_refs_test_reprobe),
 	KUNIT_CASE(iommu_debug_refs_test_deleted),
+	KUNIT_CASE(iommu_debug_refs_test_cost),
 	{}
 };
 
