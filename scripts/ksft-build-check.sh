@@ -39,7 +39,7 @@ for cc in gcc llvm; do
 		result 1 "in_tree_$cc" "$(grep -m1 'warning:' "$log")"
 	else
 		missing=
-		for f in drivers/iommu/iommu_sysfs drivers/iommu/iommu_test_driver \
+		for f in drivers/iommu/iommu_test_driver \
 			drivers/iommu/iommu_unbind_rebind \
 			drivers/iommu/settings run_kselftest.sh \
 			kselftest/ktap_helpers.sh; do

@@ -22,14 +22,12 @@
  *    (fail-nth, as iommu_unbind_rebind -F) catches it in probe_device;
  *  - test_iommu.seed.*: one result per leak of the "iommu: fix device
  *    leaks" series, caught when the scenario that reproduces its pattern
- *    was, and a last "seed-leaks: caught N/11, controls passed M/2" line;
- *  - test_iommu.reload: loads and unloads the module 5 times; each load
- *    must create the instances and their counters, each unload remove them.
+ *    was, and a last "seed-leaks: caught N/11, controls passed M/2" line.
  *
  * The module is loaded with modprobe when there is one (compressed modules
  * work), else with finit_module(); built in (CONFIG_TEST_IOMMU=y), the two
  * instances made at boot are used, and the scenarios that need the third
- * instance or the client of two, and test_iommu.reload, are skipped.  Every
+ * instance or the client of two are skipped.  Every
  * change is journaled and undone on SIGTERM, SIGINT or a crash, and by the
  * next run after SIGKILL (iommu_safety.h).  A kernel splat logged during a
  * result's cycles fails it.  Each result has one "# iommu=... verdict=..."
@@ -44,7 +42,6 @@
 
 #define MODULE_PARAMS	"instances=3 clients=4 fixed=1 dual=1"
 #define CLIENTS		4
-#define RELOADS		5
 /* insts[FIXED], when there is one: the instance that cannot be unbound */
 #define FIXED		2
 #define FIXED_DRIVER	"/sys/bus/platform/drivers/test-iommu-fixed"
@@ -748,35 +745,6 @@ static void test_seeds(void)
 		       control_release + control_remove);
 }
 
-static void test_reload(void)
-{
-	char path[PATH_MAX];
-	int ret = 0, i;
-
-	if (test_iommu_builtin()) {
-		ksft_test_result_code(KSFT_SKIP, "test_iommu.reload",
-				      "built in (CONFIG_TEST_IOMMU=y): cannot be unloaded");
-		return;
-	}
-	for (i = 0; !ret && i < RELOADS; i++) {
-		ret = load();
-		if (!ret) {
-			snprintf(path, sizeof(path), REFS_DIR "/%s", insts[0]);
-			ret = exists(path) ? 0 : -ENOENT;
-		}
-		if (!ret)
-			ret = test_iommu_unload();
-		if (!ret)
-			ret = exists(TEST_IOMMU_DEBUGFS) || exists(path) ? -EEXIST : 0;
-		if (!ret)
-			journal_clear();
-	}
-	if (!ret && logged_splat("test_iommu.reload"))
-		return;
-	ksft_test_result_code(ret ? KSFT_FAIL : KSFT_PASS, "test_iommu.reload",
-			      ret ? "load/unload %d: %s" : NULL, i, strerror(-ret));
-}
-
 int main(int argc, char *argv[])
 {
 	char jwhy[PATH_MAX + 64];
@@ -814,7 +782,7 @@ int main(int argc, char *argv[])
 			       strerror(-ret));
 	if (ret)
 		ksft_exit_fail_msg("loading %s: %s\n", test_iommu_path, strerror(-ret));
-	ksft_set_plan(6 + NR_SCENARIOS + ARRAY_SIZE(seeds));
+	ksft_set_plan(5 + NR_SCENARIOS + ARRAY_SIZE(seeds));
 	ksft_print_msg("%s loaded (%s): instances %s and %s%s%s%s\n", test_iommu_path,
 		       MODULE_PARAMS, insts[0], insts[1], nr_insts > FIXED ? ", fixed " : "",
 		       nr_insts > FIXED ? insts[FIXED] : "", has_dual ? ", a client of two" : "");
@@ -830,7 +798,6 @@ int main(int argc, char *argv[])
 		ksft_exit_fail_msg("unloading %s: %s\n", TEST_IOMMU_MODULE,
 				   strerror(-ret));
 	journal_clear();
-	test_reload();
 	if (!ksft_get_pass_cnt() && !ksft_get_fail_cnt()) {
 		ksft_print_cnts();
 		exit(KSFT_SKIP);

@@ -61,7 +61,7 @@ echo "iommu-qemu: $(uname -s) $(uname -r) $(uname -m)"
 cd /kselftest || { echo "iommu-qemu: no /kselftest"; poweroff -f; }
 export KSELFTEST_IOMMU_UNBIND_REBIND_ARGS="$args"
 export KSELFTEST_IOMMU_TEST_DRIVER_ARGS="$(echo " $args" | sed 's/ -d [^ ]*//g')"
-[ -n "$tests" ] || tests="iommu_sysfs iommu_test_driver iommu_unbind_rebind"
+[ -n "$tests" ] || tests="iommu_test_driver iommu_unbind_rebind"
 # Programs the runner does not list (the harness's EXTRA_PROGS) run
 # directly, with the arguments
 sel= direct=
