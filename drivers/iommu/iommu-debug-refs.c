@@ -2,43 +2,19 @@
 /*
  * IOMMU device reference accounting (CONFIG_IOMMU_DEBUG_REFS)
  *
- * IOMMU drivers look up their own device in of_xlate() and probe_device()
- * and must drop the reference the lookup returns. This counts, per IOMMU
- * hardware device, the references taken and dropped on it by each of those
- * driver callbacks, without any change to the drivers, and shows the counts
- * in debugfs. See Documentation/iommu/debug-refs.rst.
+ * Counts, per IOMMU hardware device, the references IOMMU driver callbacks
+ * (of_xlate, probe_device, release_device, the driver's probe() and
+ * remove()) take and drop on it, the stacks of those they keep and the
+ * other devices ("companions") they keep references on, without any change
+ * to the drivers; see Documentation/iommu/debug-refs.rst.
  *
  * References are seen through the driver core's device_get and device_put
- * trace events, whose probes are attached only while a device is watched.
- * The probes run with preemption disabled, so everything they touch is
- * protected by a raw spinlock.
- *
- * A reference a callback takes and has not dropped when it returns is
- * kept: its stack, recorded by the probe, is saved in the stack depot when
- * the callback returns and counted per call site ("stacks" in debugfs).
- * Walking the stack costs more than the rest of the accounting, so it is
- * walked only for a get whose caller (the function that called
- * get_device()) has kept a reference in the same callback (of_xlate,
- * probe_device, ...) before: the first reference kept from a caller is
- * counted without its stack, the next ones with it. A leak repeats, and
- * is recorded from its second time.
- * Which get a put undoes is not known, so a put inside the callback undoes
- * the newest get of the same device, and a reference kept on purpose (until
- * release_device(), or by a device link) counts as kept too: a leak is a
- * site whose kept count grows with every bind cycle.
- *
- * A reference a callback keeps on another device than the IOMMU's own (a
- * "companion", such as a memory controller the driver looks up) is counted
- * for that device by name, and the device is watched, for gets and puts by
- * anyone, until as many references were dropped as were kept and taken:
- * a companion whose held count grows with every cycle is leaked. IOMMU
- * clients (devices with dev->iommu) and a device that the callback
- * registers (its registration keeps references) are not companions. The
- * IOMMU driver's own probe() and remove() are watched as callbacks too,
- * while the driver binds to and unbinds from a device whose IOMMU was
- * registered before.
- * While no callback is in progress, the probes look no further than the
- * hash of watched devices and, under RCU, the companions held.
+ * trace events, whose probes are attached only while a device is watched
+ * and run with preemption disabled: what they touch is protected by a raw
+ * spinlock, or read under RCU. A get's stack is walked only when its
+ * caller kept a reference in the same kind of callback before (walking
+ * costs more than the rest): a leak repeats, and gets its stack from its
+ * second time.
  */
 
 #define pr_fmt(fmt) "iommu-debug-refs: " fmt

@@ -1,28 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Test IOMMU driver: IOMMU instances and client devices described in device
- * tree, on any architecture, with fault injection.
- *
- * At load, the module applies the overlay built from test-iommu.dtso: a
- * "test-iommus" node holding four IOMMU nodes ("linux,test-iommu") and
- * their companions, all disabled. An OF changeset then enables @instances
- * of them and adds, for each, @clients client nodes whose "iommus"
- * property points at it. The nodes are turned into platform devices under
- * the bus node's, the driver binds to the IOMMU instances and the IOMMU
- * core configures the clients through the real firmware path:
- * of_iommu_configure() -> of_xlate() -> probe_device(), and release_device()
- * when a client goes away or its IOMMU is unbound. The clients have no
- * driver, so the core probes them again when their IOMMU comes back.
- *
- * of_xlate() and probe_device() look up the IOMMU device with
- * of_find_device_by_node() as real drivers do. of_xlate() drops the
- * reference at once; probe_device() keeps it for the client and
- * release_device() drops it. Each instance also has a companion device
- * ("companion<N>", no driver), which the driver's probe() looks up and
- * keeps until remove(), as drivers do with the memory controllers they
- * work with. Each instance can be told, through
- * /sys/kernel/debug/test-iommu/<device>/inject, to get that wrong in the
- * ways real drivers did. See Documentation/iommu/test-iommu.rst.
+ * tree (an overlay and an OF changeset), on any architecture, configured
+ * through the real firmware path (of_xlate(), probe_device(),
+ * release_device()), which reproduces real drivers' patterns and injects
+ * the leaks they had. See Documentation/iommu/test-iommu.rst.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt

@@ -1,40 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Prove that the IOMMU reference accounting catches leaks, with the test
- * IOMMU driver (CONFIG_TEST_IOMMU, module test-iommu).
- *
- * Loads the module with two instances of a few clients each, a third that
- * cannot be unbound and a client of the first two, and:
- *  - test_iommu.clean: unbinds and rebinds the first two instances N times
- *    (-n N, default 3) and probes the third one's clients again as often;
- *    all must stay balanced;
- *  - test_iommu.control.*: in that run, the references the driver keeps on
- *    purpose (from probe_device() to release_device(), from probe() to
- *    remove()) were seen and are not reported;
- *  - test_iommu.<scenario>: for each fault the driver can inject, injects
- *    it in one instance, cycles, and passes only when the counters of the
- *    instance it hits show the fault at the right site and stack (compared
- *    with the clean run) and another instance stays balanced; then ends the
- *    injection, which gives back the leaked references, and checks the
- *    reference count is back;
- *  - test_iommu.alloc_fail_leak (with -F N, any N): a leak only an
- *    allocation failure reaches: plain cycles pass, fault injection
- *    (fail-nth, as iommu_unbind_rebind -F) catches it in probe_device;
- *  - test_iommu.seed.*: one result per leak of the "iommu: fix device
- *    leaks" series, caught when the scenario that reproduces its pattern
- *    was, and a last "seed-leaks: caught N/11, controls passed M/2" line.
- *
- * The module is loaded with modprobe when there is one (compressed modules
- * work), else with finit_module(); built in (CONFIG_TEST_IOMMU=y), the two
- * instances made at boot are used, and the scenarios that need the third
- * instance or the client of two are skipped.  Every
- * change is journaled and undone on SIGTERM, SIGINT or a crash, and by the
- * next run after SIGKILL (iommu_safety.h).  A kernel splat logged during a
- * result's cycles fails it.  Each result has one "# iommu=... verdict=..."
- * line.
- *
- * Skips, with the reason, when not root, without debugfs, without
- * CONFIG_IOMMU_DEBUG_REFS or without the driver.
+ * IOMMU driver (CONFIG_TEST_IOMMU): a clean run and its controls, each
+ * fault the driver can inject caught at its instance, site and stack, and
+ * the 11 leaks of the "iommu: fix device leaks" series. Every change is
+ * journaled and undone (iommu_safety.h). See
+ * Documentation/iommu/selftests.rst.
  */
 #define _GNU_SOURCE
 #include "iommu_safety.h"

@@ -3,36 +3,11 @@
  * Unbind and rebind IOMMU drivers through sysfs and check that every
  * reference count returns to its baseline.
  *
- * Safe by default: with no option, only the instances of the test IOMMU
- * driver (CONFIG_TEST_IOMMU, loaded here if it is a module and not loaded
- * yet) are cycled; every real IOMMU is a SKIP that says how to opt in:
- * -d NAME (repeatable; a name in /sys/class/iommu or its device) or -d all,
- * on the command line or through the runner's
- * KSELFTEST_IOMMU_UNBIND_REBIND_ARGS.  Even when opted in, an IOMMU is not
- * cycled when that would take away a device a mounted filesystem, swap, the
- * console, this program's output or the default route needs: it is a SKIP
- * naming the device and why.  Every change is journaled before it is made
- * and undone on failure, on SIGTERM/SIGINT (the runner's timeout) and on a
- * crash; a run killed with SIGKILL is undone by the next run, which says so
- * (iommu_safety.h).
- *
- * For each IOMMU: one warm-up cycle, then N measured cycles (-n N, default
- * 3) of: unbind, wait until the IOMMU is gone, bind, wait until it is
- * registered again and every client is back in its "devices" directory.  A
- * client whose driver was unbound with the IOMMU (device links, as arm-smmu
- * and virtio-iommu make) is bound again through drivers_probe and must get
- * its driver back.  For an IOMMU whose driver cannot be unbound
- * (suppress_bind_attrs, as arm-smmu-v3), "client_cycles.<iommu>" removes its
- * PCI endpoint clients and rescans the bus instead.
- *
- * With CONFIG_IOMMU_DEBUG_REFS, the IOMMU's counters are read after the
- * warm-up and after each measured cycle (and, by a child process, in a loop
- * during the cycles, for KASAN and lockdep to watch): a one-time change in
- * the warm-up is reported, not a leak; growth over the measured cycles is.
- * A kernel splat (WARNING, BUG, Oops, KASAN, lockdep, refcount_t) logged
- * during an IOMMU's cycles fails its result.  Each result has one
- * "# iommu=... verdict=..." line for dashboards.  Waits are bounded polls
- * (-t MS, default 10000 ms).
+ * Safe by default: only the test IOMMU driver's instances are cycled; a
+ * real IOMMU only when named with -d, and never one a mounted filesystem,
+ * swap, the console, this program's output or the default route needs.
+ * Every change is journaled and undone, also after SIGKILL by the next
+ * run (iommu_safety.h). See Documentation/iommu/selftests.rst.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
