@@ -320,7 +320,6 @@ static void test_clean(void)
 	}
 	for (int i = 0; !ret && i < nr_insts; i++) {
 		int r = refs_check(insts[i], &base[i], cycles, &now[i], msg, sizeof(msg));
-		char site[128], at[128];
 
 		if (r < 0) {
 			if (snprintf(err, sizeof(err), "counters of %s: %s", insts[i],
@@ -344,10 +343,6 @@ static void test_clean(void)
 				       insts[i], cycles, i == FIXED ? "reprobe cycles" : "cycles",
 				       refs_num(&now[i], "refcount"), "probe_device",
 				       refs_site(&now[i], "probe_device", "calls"));
-		refs_top_site(&base[i], &now[i], site, sizeof(site), at, sizeof(at));
-		refs_print_kv(insts[i], TEST_IOMMU_DRIVER_NAME, cycles,
-			      refs_num(&base[i], "refcount"), refs_num(&now[i], "refcount"),
-			      0, NULL, site, at, r ? "leak" : "balanced");
 	}
 	if (logged_splat("test_iommu.clean"))
 		ret = -EIO;
@@ -383,8 +378,8 @@ static void test_scenario(int idx)
 	const char *site = refs_sites[sc->site];
 	int f = sc->inst, t = sc->target, o = t ? 0 : 1;
 	struct refs pre[3], base[3], now[3], after;
-	char msg[1024] = "", name[64], kvsite[128], kvat[128], key[64];
-	long long growth[64] = { 0 }, prev, grew = 0;
+	char msg[1024] = "", name[64], key[64];
+	long long grew = 0;
 	const struct refs_stack *st = NULL;
 	double site_growth, err_growth;
 	int ret, c;
@@ -407,14 +402,8 @@ static void test_scenario(int idx)
 		ret = set_inject(insts[f], sc->mode);
 	if (!ret)
 		ret = snapshot(base, msg, sizeof(msg));
-	prev = refs_num(&base[t], "refcount");
-	for (c = 0; !ret && c < cycles; c++) {
+	for (c = 0; !ret && c < cycles; c++)
 		ret = sc_cycle(sc, msg, sizeof(msg));
-		if (!ret && c < (int)ARRAY_SIZE(growth) && !refs_read(insts[t], &now[t])) {
-			growth[c] = refs_num(&now[t], "refcount") - prev;
-			prev = refs_num(&now[t], "refcount");
-		}
-	}
 	if (ret) {
 		sc_fail(sc, name, "%s", msg);
 		return;
@@ -428,11 +417,6 @@ static void test_scenario(int idx)
 		return;
 	}
 	ksft_print_msg("%s: detected: %s\n", insts[t], msg);
-	refs_top_site(&base[t], &now[t], kvsite, sizeof(kvsite), kvat, sizeof(kvat));
-	refs_print_kv(insts[t], TEST_IOMMU_DRIVER_NAME,
-		      cycles < (int)ARRAY_SIZE(growth) ? cycles : (int)ARRAY_SIZE(growth),
-		      refs_num(&base[t], "refcount"), refs_num(&now[t], "refcount"), 0, growth,
-		      kvsite, kvat, sc->sign > 0 ? "leak" : "underflow");
 
 	/* On the companion, kept at the injected lookup in the right callback */
 	if (sc->companion) {
@@ -541,7 +525,7 @@ static void test_scenario(int idx)
 static void test_alloc_fail(void)
 {
 	const char *name = "test_iommu.alloc_fail_leak", *why;
-	char msg[1024] = "", site[128], at[128], path[PATH_MAX];
+	char msg[1024] = "", path[PATH_MAX];
 	bool injected = true, caught = false;
 	struct refs pre, now;
 	int ret, n, err = 0;
@@ -585,9 +569,8 @@ static void test_alloc_fail(void)
 				      ret ? (*msg ? msg : strerror(-ret)) : "not caught");
 		return;
 	}
-	refs_top_site(&pre, &now, site, sizeof(site), at, sizeof(at));
-	ksft_print_msg("%s: plain cycles balanced; point %d (bind failed: %s): %s; site=%s at=%s\n",
-		       insts[0], n - 1, err ? strerror(-err) : "no error", msg, site, at);
+	ksft_print_msg("%s: plain cycles balanced; point %d (bind failed: %s): %s\n",
+		       insts[0], n - 1, err ? strerror(-err) : "no error", msg);
 	/* Kept by a probe_device() call that failed */
 	if (refs_site(&now, "probe_device", "error_leaks") <=
 	    refs_site(&pre, "probe_device", "error_leaks")) {

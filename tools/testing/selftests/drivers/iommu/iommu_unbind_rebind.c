@@ -379,8 +379,6 @@ static void skip_one(const char *name, const struct iommu_inst *inst,
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	ksft_print_msg("iommu=%s driver=%s verdict=skip\n", inst->name,
-		       inst->drv[0] ? inst->drv : "-");
 	ksft_test_result_code(KSFT_SKIP, name, "%s", why);
 }
 
@@ -437,45 +435,17 @@ static int journal_inst(const struct iommu_inst *inst, const struct client *clie
 	return ret;
 }
 
-/* The per-cycle growth recorded for the key=value line */
-#define GROWTH_MAX	64
-
 /*
- * After cycle @c (0: the warm-up) read into @base (warm-up) or @now:
- * record the change of the reference count since @prev.
- */
-static void record_growth(int c, const struct refs *base, const struct refs *now,
-			  long long *prev, long long *warmup, long long *growth)
-{
-	if (!c)
-		*warmup = refs_num(base, "refcount") - *prev;
-	else if (c <= GROWTH_MAX)
-		growth[c - 1] = refs_num(now, "refcount") - *prev;
-	*prev = refs_num(c ? now : base, "refcount");
-}
-
-/*
- * The verdict of @inst's cycles from @base to @now, with its key=value
- * line; on a leak, an underflow or an error, result @name fails and true
- * is returned.
+ * The verdict of @inst's cycles from @base to @now: on a leak, an
+ * underflow or an error, result @name fails and true is returned.
  */
 static bool verdict_failed(const struct iommu_inst *inst, const char *name,
-			   const struct refs *base, struct refs *now,
-			   long long warmup, const long long *growth)
+			   const struct refs *base, struct refs *now)
 {
-	char msg[1024], site[128], at[128];
-	const char *verdict;
+	char msg[1024];
 	int ret;
 
 	ret = refs_check(inst->refs_dev, base, cycles, now, msg, sizeof(msg));
-	refs_top_site(base, now, site, sizeof(site), at, sizeof(at));
-	verdict = ret < 0 ? "error" : !ret ? "balanced" :
-		  refs_num(now, "refcount") < refs_num(base, "refcount") ? "underflow" :
-		  "leak";
-	refs_print_kv(inst->name, inst->drv[0] ? inst->drv : "-",
-		      cycles < GROWTH_MAX ? cycles : GROWTH_MAX,
-		      refs_num(base, "refcount"), refs_num(now, "refcount"), warmup,
-		      growth, site, at, verdict);
 	if (!ret)
 		return false;
 	ksft_test_result_code(KSFT_FAIL, name, "%s", ret < 0 ? strerror(-ret) : msg);
@@ -500,7 +470,6 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 {
 	static struct client clients[MAX_CLIENTS];
 	int nclients, nbound = 0, nremove = 0, rebound = 0, ret, c;
-	long long growth[GROWTH_MAX] = { 0 }, warmup = 0, prev;
 	char name[NAME_MAX + 32], msg[1024], why[512] = "";
 	struct refs pre, base, now;
 	bool bindable, refs;
@@ -573,7 +542,6 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 
 	reader = refs ? start_reader(inst->refs_dev) : 0;
 	base = pre;
-	prev = refs_num(&pre, "refcount");
 	for (c = 0, ret = 0; !ret && c <= cycles; c++) {
 		ret = bindable ?
 		      unbind_rebind(inst, clients, nclients, &rebound, msg, sizeof(msg)) :
@@ -583,11 +551,8 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 		/* The baseline, after the warm-up cycle, once deferred puts are done */
 		if (!c)
 			refs_settle();
-		if (refs_read(inst->refs_dev, c ? &now : &base)) {
+		if (refs_read(inst->refs_dev, c ? &now : &base))
 			ret = failf(msg, sizeof(msg), "cannot read its counters");
-			continue;
-		}
-		record_growth(c, &base, &now, &prev, &warmup, growth);
 	}
 	stop_reader(reader);
 	if (ret) {
@@ -602,10 +567,11 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 		ksft_print_msg("%s: %d client driver(s) unbound with the IOMMU and bound again\n",
 			       inst->name, rebound);
 	if (refs) {
-		if (warmup)
+		if (refs_num(&base, "refcount") != refs_num(&pre, "refcount"))
 			ksft_print_msg("%s: warm-up cycle: refcount %+lld (once, not a leak)\n",
-				       inst->name, warmup);
-		if (verdict_failed(inst, name, &base, &now, warmup, growth))
+				       inst->name,
+				       refs_num(&base, "refcount") - refs_num(&pre, "refcount"));
+		if (verdict_failed(inst, name, &base, &now))
 			return -1;
 		ksft_print_msg("%s: balanced: refcount %lld; %s %lld calls, refs +%lld -%lld\n",
 			       inst->name, refs_num(&now, "refcount"), "probe_device",
@@ -716,7 +682,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			  int nclients)
 {
 	int points = 0, leaks = 0, splats = 0, bad = 0, ret = 0, err = 0, n, m = 0;
-	char name[NAME_MAX + 32], msg[1024] = "", kml[512], site[128], at[128];
+	char name[NAME_MAX + 32], msg[1024] = "", kml[512];
 	bool bindable = inst_bindable(inst), injected = true, degraded;
 	const char *no_fail = NULL, *op = bindable ? "bind" : "reprobe";
 	int cl = -1, last = 0, kl;
@@ -790,10 +756,8 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			if (ret ||
 			    refs_check(inst->refs_dev, &base, 1, &now, msg, sizeof(msg)) <= 0)
 				continue;
-			refs_top_site(&base, &now, site, sizeof(site), at, sizeof(at));
-			ksft_print_msg("%s: point %d of the %s (%s): %s; site=%s at=%s\n",
-				       inst->name, m, op, err ? strerror(-err) : "success", msg,
-				       site, at);
+			ksft_print_msg("%s: point %d of the %s (%s): %s\n",
+				       inst->name, m, op, err ? strerror(-err) : "success", msg);
 			leaks++;
 			base = now;
 		}
@@ -838,7 +802,7 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 	static struct client clients[MAX_CLIENTS];
 	static bool busy[MAX_CLIENTS];
 	char name[NAME_MAX + 32], msg[1024] = "", path[PATH_MAX];
-	long long growth[GROWTH_MAX] = { 0 }, warmup = 0, prev, calls;
+	long long calls;
 	int nclients, nfree = 0, nbusy = 0, ret = 0, c;
 	struct refs base, now;
 
@@ -862,7 +826,6 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 	ksft_print_msg("%s: 1 warm-up and %d measured cycle(s) of %s %d client(s) %s\n",
 		       inst->name, cycles, "probing again its", nfree, "without a driver");
 	ret = refs_read(inst->refs_dev, &base);
-	prev = refs_num(&base, "refcount");
 	for (c = 0; !ret && c <= cycles; c++) {
 		for (int i = 0; !ret && i < nclients; i++) {
 			if (clients[i].driver[0] || busy[i])
@@ -895,7 +858,6 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 			ret = refs_read(inst->refs_dev, c ? &now : &base);
 		if (ret)
 			break;
-		record_growth(c, &base, &now, &prev, &warmup, growth);
 	}
 	if (ret) {
 		ksft_test_result_code(KSFT_FAIL, name, "%s", *msg ? msg : strerror(-ret));
@@ -913,7 +875,7 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 				      cycles, nfree - nbusy, calls, "probe_device() calls");
 		return;
 	}
-	if (verdict_failed(inst, name, &base, &now, warmup, growth))
+	if (verdict_failed(inst, name, &base, &now))
 		return;
 	if (kmsg_splat(msg, sizeof(msg))) {
 		ksft_test_result_code(KSFT_FAIL, name, "kernel splat during its cycles: %s", msg);
