@@ -137,7 +137,9 @@ size "$out/vmlinux.before" "$out/vmlinux.after" | tee "$out/size.txt" | sed 's/^
 
 read -r tb db bb _ < <(sed -n 2p "$out/size.txt")
 read -r ta da ba _ < <(sed -n 3p "$out/size.txt")
-delta=$(awk '/^Total:/ { print $NF }' "$out/bloat-o-meter.txt")
+# The first line: "add/remove: ... up/down: U/D (total bytes)"
+bytes() { head -1 "$1" | sed 's/^.*up\/down: \(.*\)$/up\/down \1 bytes/'; }
+delta=$(bytes "$out/bloat-o-meter.txt")
 if [ -n "$distro" ]; then
 	echo "# size-check: distribution config, =n: text $tb->$ta, data $db->$da, bss $bb->$ba, bloat-o-meter ${delta:-?}"
 	refs=y
@@ -147,7 +149,7 @@ if [ -n "$distro" ]; then
 		{ echo "size-check: the option is off in the =y build" >&2; exit 1; }
 	"$src/scripts/bloat-o-meter" "$out/vmlinux.after" "$out/vmlinux.refs" >"$out/bloat-o-meter-y.txt"
 	size "$out/vmlinux.after" "$out/vmlinux.refs" | tee "$out/size-y.txt" | sed 's/^/# /'
-	echo "# size-check: distribution config, =y against =n: bloat-o-meter $(awk '/^Total:/ { print $NF }' "$out/bloat-o-meter-y.txt")"
+	echo "# size-check: distribution config, =y against =n: text $ta->$(awk 'NR == 3 { print $1 }' "$out/size-y.txt"), bloat-o-meter $(bytes "$out/bloat-o-meter-y.txt")"
 	exit 0
 fi
 if [ "$tb" = "$ta" ] && [ "$db" = "$da" ] && [ "$bb" = "$ba" ] &&
