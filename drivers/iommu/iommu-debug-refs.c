@@ -639,11 +639,33 @@ iommu_debug_refs_find(const struct iommu_device *iommu,
 }
 
 /*
+ * Give entry @i of @refs, which holds nothing, to the device named @name:
+ * what was counted for the previous one goes.
+ */
+static void iommu_debug_refs_companion_reuse(struct iommu_debug_refs *refs,
+					     unsigned int i, const char *name)
+{
+	struct iommu_debug_refs_companion *comp = &refs->comp[i];
+	unsigned int j, n = 0;
+
+	lockdep_assert_held(&iommu_debug_refs_lock);
+	for (j = 0; j < refs->nr_kept; j++)
+		if (refs->kept[j].comp != i)
+			refs->kept[n++] = refs->kept[j];
+	refs->nr_kept = n;
+	comp->kept = 0;
+	comp->taken = 0;
+	comp->dropped = 0;
+	strscpy(comp->name, name);
+}
+
+/*
  * A reference on @dev, named @name, kept by a callback for *@refsp: count
  * it for its companion entry, which watches @dev from now on. That is the
  * entry that holds @dev already, for any instance (*@refsp becomes that
- * one), else the entry of @name, or a new one. Returns the entry's index,
- * or -1 when all are in use.
+ * one), else the entry of @name, a new one, or, when all are in use, one
+ * that holds nothing any more. Returns the entry's index, or -1 when there
+ * is none.
  */
 static int iommu_debug_refs_companion_keep(struct iommu_debug_refs **refsp,
 					   struct device *dev,
@@ -662,10 +684,18 @@ static int iommu_debug_refs_companion_keep(struct iommu_debug_refs **refsp,
 	for (i = 0; i < refs->nr_comp; i++)
 		if (!refs->comp[i].dev && !strcmp(refs->comp[i].name, name))
 			goto found;
-	if (i == IOMMU_DEBUG_REFS_COMPANIONS)
+	if (refs->nr_comp < IOMMU_DEBUG_REFS_COMPANIONS) {
+		i = refs->nr_comp;
+		strscpy(refs->comp[i].name, name);
+		WRITE_ONCE(refs->nr_comp, i + 1);
+		goto found;
+	}
+	for (i = 0; i < refs->nr_comp; i++)
+		if (!refs->comp[i].dev)
+			break;
+	if (i == refs->nr_comp)
 		return -1;
-	strscpy(refs->comp[i].name, name);
-	WRITE_ONCE(refs->nr_comp, i + 1);
+	iommu_debug_refs_companion_reuse(refs, i, name);
 found:
 	comp = &refs->comp[i];
 	comp->kept++;
