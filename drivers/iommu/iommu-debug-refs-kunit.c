@@ -6,7 +6,9 @@
 
 #include <kunit/device.h>
 #include <kunit/test.h>
+#include <linux/delay.h>
 #include <linux/kallsyms.h>
+#include <linux/kthread.h>
 #include <linux/math64.h>
 #include <linux/platform_device.h>
 #include <linux/timekeeping.h>
@@ -319,6 +321,15 @@ static void iommu_debug_refs_test_delete(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, found);
 }
 
+static int iommu_debug_refs_test_abandon_fn(void *data)
+{
+	struct iommu_debug_refs_op op;
+
+	/* As a callback that oopses: its task exits before op_end() */
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE, data);
+	return 0;
+}
+
 static bool iommu_debug_refs_test_has_call(struct task_struct *task)
 {
 	struct iommu_debug_refs_call *call;
@@ -330,6 +341,40 @@ static bool iommu_debug_refs_test_has_call(struct task_struct *task)
 			found = true;
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	return found;
+}
+
+/*
+ * A callback whose task exits without returning leaves an entry naming a
+ * dead task, which the next callback frees; nothing points to its stack.
+ */
+static void iommu_debug_refs_test_abandoned(struct kunit *test)
+{
+	struct iommu_debug_refs_test *t = test->priv;
+	struct iommu_debug_refs *refs = iommu_debug_refs_test_get(t->hwdev);
+	struct iommu_debug_refs_op op;
+	struct task_struct *task;
+	int i;
+
+	task = kthread_create(iommu_debug_refs_test_abandon_fn,
+			      iommu_debug_refs_test_abandoned,
+			      "iommu-refs-test");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, task);
+	get_task_struct(task);
+	wake_up_process(task);
+	for (i = 0; i < 250 && !READ_ONCE(task->exit_state); i++)
+		msleep(20);
+	KUNIT_ASSERT_NE(test, READ_ONCE(task->exit_state), 0);
+
+	iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
+				  iommu_debug_refs_test_abandoned);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(task));
+	/* The live call is found and counts */
+	get_device(t->hwdev);
+	put_device(t->hwdev);
+	iommu_debug_refs_op_end(&op, t->iommu, NULL, 0);
+	KUNIT_EXPECT_EQ(test, refs->site[IOMMU_DEBUG_REFS_OF_XLATE].taken, 1);
+	KUNIT_EXPECT_FALSE(test, iommu_debug_refs_test_has_call(current));
+	put_task_struct(task);
 }
 
 /*
@@ -617,6 +662,7 @@ static struct kunit_case iommu_debug_refs_test_cases[] = {
 	KUNIT_CASE(iommu_debug_refs_test_errors),
 	KUNIT_CASE(iommu_debug_refs_test_rebind),
 	KUNIT_CASE(iommu_debug_refs_test_delete),
+	KUNIT_CASE(iommu_debug_refs_test_abandoned),
 	KUNIT_CASE(iommu_debug_refs_test_driver_op),
 	KUNIT_CASE_SLOW(iommu_debug_refs_test_settle),
 	KUNIT_CASE(iommu_debug_refs_test_registered),

@@ -143,7 +143,8 @@ struct iommu_debug_refs {
  * A driver callback in progress, on iommu_debug_refs_calls from
  * iommu_debug_refs_op_begin() to iommu_debug_refs_op_end(). Allocated, not
  * on the caller's stack, so that a callback that oopses leaves no pointer
- * to a dead stack: the entry stays, naming a task that exited.
+ * to a dead stack: the entry stays, naming a task that exited, and is
+ * freed by the next iommu_debug_refs_op_begin().
  */
 struct iommu_debug_refs_call {
 	struct list_head node;		/* read under RCU by the probes */
@@ -603,6 +604,8 @@ static void iommu_debug_refs_call_free(struct iommu_debug_refs_call *call)
 void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 			       enum iommu_debug_refs_site site, const void *fn)
 {
+	struct iommu_debug_refs_call *call, *tmp;
+
 	op->site = site;
 	op->fn = fn;
 	/* The references are written as they are taken */
@@ -613,11 +616,22 @@ void iommu_debug_refs_op_begin(struct iommu_debug_refs_op *op,
 		op->call->site = site;
 	}
 
-	if (!op->call)
-		return;
 	raw_spin_lock_irq(&iommu_debug_refs_lock);
-	atomic_inc(&iommu_debug_refs_calls_nr);
-	list_add_rcu(&op->call->node, &iommu_debug_refs_calls);
+	/* Callbacks whose task exited without returning (an oops) */
+	list_for_each_entry_safe(call, tmp, &iommu_debug_refs_calls, node) {
+		if (!READ_ONCE(call->task->exit_state))
+			continue;
+		list_del_rcu(&call->node);
+		atomic_dec(&iommu_debug_refs_calls_nr);
+		pr_warn("%s callback of task %d did not return\n",
+			iommu_debug_refs_site_names[call->site],
+			task_pid_nr(call->task));
+		iommu_debug_refs_call_free(call);
+	}
+	if (op->call) {
+		atomic_inc(&iommu_debug_refs_calls_nr);
+		list_add_rcu(&op->call->node, &iommu_debug_refs_calls);
+	}
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 }
 
@@ -1139,7 +1153,7 @@ static void iommu_debug_refs_forget_bound(struct device *dev)
 static void iommu_debug_refs_driver_begin(struct device *dev,
 					  enum iommu_debug_refs_site site)
 {
-	struct iommu_debug_refs_driver_op *op, *d;
+	struct iommu_debug_refs_driver_op *op, *d, *tmp;
 	struct iommu_debug_refs *refs;
 	struct device *hwdev = NULL;
 	const void *fn = NULL;
@@ -1155,9 +1169,14 @@ static void iommu_debug_refs_driver_begin(struct device *dev,
 		return;
 
 	mutex_lock(&iommu_debug_refs_mutex);
-	/* Bound again before the end (DEBUG_TEST_DRIVER_REMOVE) */
-	list_for_each_entry(d, &iommu_debug_refs_driver_ops, node) {
-		if (d->dev == dev && d->task == current) {
+	list_for_each_entry_safe(d, tmp, &iommu_debug_refs_driver_ops, node) {
+		/* Left by a task that exited in probe() or remove(): never used */
+		if (READ_ONCE(d->task->exit_state)) {
+			list_del(&d->node);
+			put_task_struct(d->task);
+			kfree(d);
+		} else if (d->dev == dev && d->task == current) {
+			/* Bound again before the end (DEBUG_TEST_DRIVER_REMOVE) */
 			mutex_unlock(&iommu_debug_refs_mutex);
 			return;
 		}
