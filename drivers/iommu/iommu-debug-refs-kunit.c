@@ -543,6 +543,11 @@ static void iommu_debug_refs_test_stacks(struct kunit *test)
 	u64 unrecorded;
 	int i;
 
+	/* Its caller not known yet, also when the suite runs again */
+	raw_spin_lock_irq(&iommu_debug_refs_lock);
+	memset(iommu_debug_refs_callers[IOMMU_DEBUG_REFS_OF_XLATE], 0,
+	       sizeof(iommu_debug_refs_callers[0]));
+	raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	for (i = 0; i < 3; i++) {
 		iommu_debug_refs_op_begin(&op, IOMMU_DEBUG_REFS_OF_XLATE,
 					  iommu_debug_refs_test_stacks);

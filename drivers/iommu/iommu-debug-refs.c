@@ -11,10 +11,10 @@
  * References are seen through the driver core's device_get and device_put
  * trace events, whose probes are attached only while a device is watched
  * and run with preemption disabled: what they touch is protected by a raw
- * spinlock, or read under RCU. A get's stack is walked only when its
- * caller kept a reference in the same kind of callback before (walking
- * costs more than the rest): a leak repeats, and gets its stack from its
- * second time.
+ * spinlock, or read under RCU. A get's stack is walked only when a
+ * reference its caller took was kept in the same kind of callback before
+ * (walking costs more than the rest); see the documentation for what
+ * that leaves without a stack.
  */
 
 #define pr_fmt(fmt) "iommu-debug-refs: " fmt
@@ -848,18 +848,19 @@ static void iommu_debug_refs_finish(struct iommu_debug_refs_op *op,
 			stats->error_leaks += call->taken - call->dropped;
 		if (call)
 			refs->kept_unrecorded += call->unrecorded;
-		if (stats->fn != op->fn) {
-			stats->fn = op->fn;
+		if (stats->fn != op->fn)
 			rename = stats;
-		}
 	}
 	raw_spin_unlock_irq(&iommu_debug_refs_lock);
-	/* Named when it changed, not under the raw spinlock */
+	/*
+	 * Named when it changed, not under the raw spinlock; the function and
+	 * its name change together
+	 */
 	if (rename) {
 		snprintf(fn_name, sizeof(fn_name), "%ps", op->fn);
 		raw_spin_lock_irq(&iommu_debug_refs_lock);
-		if (rename->fn == op->fn)
-			strscpy(rename->fn_name, fn_name);
+		rename->fn = op->fn;
+		strscpy(rename->fn_name, fn_name);
 		raw_spin_unlock_irq(&iommu_debug_refs_lock);
 	}
 	rcu_read_unlock();
