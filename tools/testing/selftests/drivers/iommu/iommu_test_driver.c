@@ -735,9 +735,9 @@ int main(int argc, char *argv[])
 			       "not 2 instances (built in with other parameters?)" :
 			       strerror(-ret));
 	if (ret)
-		ksft_exit_fail_msg("loading %s: %s\n", test_iommu_path, strerror(-ret));
+		ksft_exit_fail_msg("loading %s: %s\n", TEST_IOMMU_MODULE, strerror(-ret));
 	ksft_set_plan(5 + NR_SCENARIOS + ARRAY_SIZE(seeds));
-	ksft_print_msg("%s loaded (%s): instances %s and %s%s%s%s\n", test_iommu_path,
+	ksft_print_msg("%s loaded (%s): instances %s and %s%s%s%s\n", TEST_IOMMU_MODULE,
 		       MODULE_PARAMS, insts[0], insts[1], nr_insts > FIXED ? ", fixed " : "",
 		       nr_insts > FIXED ? insts[FIXED] : "", has_dual ? ", a client of two" : "");
 

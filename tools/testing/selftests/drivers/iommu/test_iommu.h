@@ -8,7 +8,6 @@
 
 #include <dirent.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/utsname.h>
 
 #include "iommu_refs.h"
@@ -20,44 +19,6 @@
 #define TEST_IOMMU_DEBUGFS	"/sys/kernel/debug/test-iommu"
 #define TEST_IOMMU_MAX		4
 
-#ifndef MODULE_INIT_COMPRESSED_FILE
-#define MODULE_INIT_COMPRESSED_FILE	4
-#endif
-
-static char test_iommu_path[PATH_MAX];
-static bool test_iommu_compressed;
-
-/* test_iommu.ko, or a compressed test_iommu.ko.{xz,zst,gz}, under @dir */
-static bool test_iommu_find_in(const char *dir, int depth)
-{
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	d = opendir(dir);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		char path[PATH_MAX];
-
-		if (de->d_name[0] == '.' ||
-		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-		    (int)sizeof(path))
-			continue;
-		if (!strncmp(de->d_name, TEST_IOMMU_FILE, strlen(TEST_IOMMU_FILE)) &&
-		    (!de->d_name[strlen(TEST_IOMMU_FILE)] ||
-		     de->d_name[strlen(TEST_IOMMU_FILE)] == '.')) {
-			snprintf(test_iommu_path, sizeof(test_iommu_path), "%s", path);
-			test_iommu_compressed = !!de->d_name[strlen(TEST_IOMMU_FILE)];
-			found = true;
-		} else if (de->d_type == DT_DIR && depth < 8) {
-			found = test_iommu_find_in(path, depth + 1);
-		}
-	}
-	closedir(d);
-	return found;
-}
-
 /* Built into the kernel (CONFIG_TEST_IOMMU=y): instances made at boot */
 static inline bool test_iommu_builtin(void)
 {
@@ -68,9 +29,11 @@ static inline bool test_iommu_builtin(void)
 /* Why the driver cannot be used (the skip reason), or NULL. */
 static inline const char *test_iommu_unavailable(void)
 {
-	static char why[PATH_MAX + 128];
-	char dir[PATH_MAX];
+	char path[PATH_MAX], line[PATH_MAX];
+	const char *why = "kernel without CONFIG_TEST_IOMMU (no " TEST_IOMMU_FILE
+			  " in modules.dep)";
 	struct utsname u;
+	FILE *f;
 
 	if (geteuid())
 		return "must be root to load modules";
@@ -79,74 +42,39 @@ static inline const char *test_iommu_unavailable(void)
 	if (exists("/sys/module/" TEST_IOMMU_MODULE "/initstate"))
 		return TEST_IOMMU_MODULE " is already loaded: unload it first";
 	uname(&u);
-	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
-	if (test_iommu_find_in(dir, 0))
-		return NULL;
-	if (snprintf(why, sizeof(why), "no %s[.xz|.zst|.gz] in %s: %s", TEST_IOMMU_FILE, dir,
-		     "kernel without CONFIG_TEST_IOMMU") >= (int)sizeof(why))
-		return "no " TEST_IOMMU_FILE ": kernel without CONFIG_TEST_IOMMU";
+	snprintf(path, sizeof(path), "/lib/modules/%s/modules.dep", u.release);
+	f = fopen(path, "re");
+	if (!f)
+		return "no modules.dep to find " TEST_IOMMU_FILE " in";
+	/* Its entry: "kernel/drivers/iommu/test_iommu.ko[.xz|.zst|.gz]: ..." */
+	while (why && fgets(line, sizeof(line), f)) {
+		char *ko = strstr(line, "/" TEST_IOMMU_FILE);
+
+		if (ko && ko < strchr(line, ':'))
+			why = NULL;
+	}
+	fclose(f);
 	return why;
 }
 
-/* modprobe test_iommu @params; 0, 127 when there is no modprobe, or its code */
-static inline int test_iommu_modprobe(const char *params)
-{
-	char buf[256], *argv[16] = { "modprobe", "-q", TEST_IOMMU_MODULE };
-	int argc = 3, status;
-	pid_t pid;
-
-	snprintf(buf, sizeof(buf), "%s", params);
-	for (char *save, *tok = strtok_r(buf, " ", &save); tok && argc < 15;
-	     tok = strtok_r(NULL, " ", &save))
-		argv[argc++] = tok;
-	argv[argc] = NULL;
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		return 127;
-	if (!pid) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, STDERR_FILENO);
-		execvp("modprobe", argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
-		return 127;
-	return WEXITSTATUS(status);
-}
-
 /*
- * Load the module with @params: modprobe when there is one (it knows the
- * distribution's compression and blacklists), else finit_module() of the
- * file found (MODULE_INIT_COMPRESSED_FILE when compressed).  Built in, the
- * instances made at boot are used.  Waits for the debugfs directory.
+ * Load the module with @params with modprobe, which knows the
+ * distribution's compression and blacklists (a refusal stands). Built in,
+ * the instances made at boot are used. Waits for the debugfs directory.
  */
 static inline int test_iommu_load(const char *params)
 {
-	int fd, ret;
+	char cmd[256];
 
 	if (test_iommu_builtin())
 		return wait_for(TEST_IOMMU_DEBUGFS, true);
-	ret = test_iommu_modprobe(params);
-	/* Only without modprobe: its refusal (a blacklist, "install /bin/false") stands */
-	if (ret && ret != 127)
+	if (snprintf(cmd, sizeof(cmd), "modprobe -q %s %s 2>/dev/null", TEST_IOMMU_MODULE,
+		     params) >= (int)sizeof(cmd))
+		return -E2BIG;
+	fflush(stdout);
+	if (system(cmd))
 		return -EPERM;
-	if (ret) {
-		if (!test_iommu_path[0])
-			return -ENOENT;
-		fd = open(test_iommu_path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		ret = syscall(SYS_finit_module, fd, params,
-			      test_iommu_compressed ? MODULE_INIT_COMPRESSED_FILE : 0);
-		ret = ret ? -errno : 0;
-		close(fd);
-	}
-	if (!ret)
-		ret = wait_for(TEST_IOMMU_DEBUGFS, true);
-	return ret;
+	return wait_for(TEST_IOMMU_DEBUGFS, true);
 }
 
 static int test_iommu_cmp(const void *a, const void *b)
