@@ -672,11 +672,14 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 /*
  * -F N: fault injection points 1, 2, ... N of @inst, until the operation
  * no longer reaches the n-th allocation.  After each, the clients must be
- * back with their drivers (the clean cycle checks it), the operation must
- * not have succeeded without them, the kernel log must stay free of splats
- * and the counters at their baseline (FAIL_BATCH).  kmemleak, when the
- * kernel has it, scans once at the end (reported, not a verdict: its
- * suspects may come from anywhere in the kernel).
+ * back with their drivers (the clean cycle checks it), the kernel log must
+ * stay free of splats and the counters at their baseline (FAIL_BATCH).
+ * An operation that succeeded without a client is reported as degraded,
+ * not failed: when the firmware parsing of a client fails,
+ * of_dma_configure_id() and acpi_dma_configure_id() carry on without its
+ * IOMMU by design.  kmemleak, when the kernel has it, scans once at the
+ * end (reported, not a verdict: its suspects may come from anywhere in
+ * the kernel).
  */
 static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			  int nclients)
@@ -730,7 +733,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			last = m;
 			if (degraded) {
 				ksft_print_msg("%s: point %d of the %s: %s\n", inst->name, m,
-					       op, "it succeeded, a client is not back");
+					       op, "it succeeded, a client without its IOMMU");
 				bad++;
 			}
 			if (kmsg_splat(msg, sizeof(msg))) {
@@ -778,7 +781,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 	}
 	ksft_print_msg("fail_nth.%s: %d points%s, %d leaks, %d splats, %d degraded\n",
 		       inst->drv, points, injected ? " (bounded by -F)" : "", leaks, splats, bad);
-	ksft_test_result_code(leaks || splats || bad ? KSFT_FAIL : KSFT_PASS, name, NULL);
+	ksft_test_result_code(leaks || splats ? KSFT_FAIL : KSFT_PASS, name, NULL);
 }
 
 /*
