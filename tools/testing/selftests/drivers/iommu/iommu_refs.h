@@ -411,6 +411,18 @@ static inline int refs_read(const char *dev, struct refs *r)
  * before @base: a reference kept on purpose and dropped later (by
  * release_device()) also counts as kept, since boot.
  */
+/* How much the references kept at stack @st grew since @base */
+static inline long long refs_stack_grew(const struct refs *base, const struct refs_stack *st)
+{
+	long long d = st->count;
+
+	for (int j = 0; j < base->nstk; j++)
+		if (!strcmp(base->stk[j].site, st->site) && !strcmp(base->stk[j].on, st->on) &&
+		    !strcmp(base->stk[j].frames, st->frames))
+			d -= base->stk[j].count;
+	return d;
+}
+
 static inline const struct refs_stack *
 refs_top_stack(const struct refs *base, const struct refs *now, const char *site,
 	       const char *on, long long *grew)
@@ -420,15 +432,11 @@ refs_top_stack(const struct refs *base, const struct refs *now, const char *site
 	*grew = 0;
 	for (int i = 0; i < now->nstk; i++) {
 		const struct refs_stack *st = &now->stk[i];
-		long long d = st->count;
+		long long d;
 
 		if ((site && strcmp(st->site, site)) || strcmp(st->on, on))
 			continue;
-		for (int j = 0; j < base->nstk; j++)
-			if (!strcmp(base->stk[j].site, st->site) &&
-			    !strcmp(base->stk[j].on, on) &&
-			    !strcmp(base->stk[j].frames, st->frames))
-				d -= base->stk[j].count;
+		d = refs_stack_grew(base, st);
 		if (d > *grew || (d && d == *grew && st->count - d < top->count - *grew)) {
 			*grew = d;
 			top = st;
@@ -581,6 +589,21 @@ static inline int refs_check(const char *dev, const struct refs *base,
 						(double)grew / cycles, st->at,
 						*st->in && strcmp(st->in, st->at) ? " in " : "",
 						strcmp(st->in, st->at) ? st->in : "");
+			/*
+			 * References the callback keeps and gives back later,
+			 * outside the callbacks (a device link's), grow as much:
+			 * a put cannot be matched to its get, so name them all.
+			 */
+			for (int i = 0; st && i < now->nstk && off < len; i++) {
+				const struct refs_stack *o = &now->stk[i];
+
+				if (o == st || strcmp(o->site, site) || *o->on ||
+				    refs_stack_grew(base, o) != grew)
+					continue;
+				off += snprintf(msg + off, len - off, " or at %s%s%s", o->at,
+						*o->in && strcmp(o->in, o->at) ? " in " : "",
+						strcmp(o->in, o->at) ? o->in : "");
+			}
 		}
 	}
 	return 1;
