@@ -32,7 +32,7 @@ LOGS := $(BUILD)/qemu
 # Targets assemble the tree first; scripts/check.sh does it once (TREE=).
 TREE ?= tree
 
-all: run
+all: $(if $(DRIVER),driver,run)
 
 deps:
 	@$(CURDIR)/scripts/deps.sh
@@ -52,6 +52,17 @@ CHECK_SH = ROOT=$(CURDIR) BUILD=$(BUILD) CACHE=$(CACHE) KBUILD=$(KBUILD) SRC=$(S
 	$(CURDIR)/scripts/check.sh
 run:
 	@$(CHECK_SH) run
+
+# Your own IOMMU driver in the arm64 guest (scripts/driver.sh):
+# make DRIVER=my-iommu.c DT=my-nodes.dtsi [ARCH=aarch64] [KERNEL_CMDLINE=...]
+driver: $(TREE)
+	@[ -n "$(DRIVER)" ] || { echo "make driver: DRIVER=file.c|dir is missing"; exit 1; }
+	@$(LOCK) env BUILD=$(BUILD) CACHE=$(CACHE) KBUILD=$(KBUILD) SRC=$(SRC) DRIVER=$(DRIVER) \
+		DT=$(DT) ARCH=$(or $(ARCH),aarch64) KERNEL_CMDLINE="$(KERNEL_CMDLINE)" \
+		CYCLES=$(CYCLES) FAIL_POINTS=$(FAIL_POINTS) $(CURDIR)/scripts/driver.sh
+# make check's test of it: the example driver, bad input
+check-driver: $(TREE)
+	@ROOT=$(CURDIR) LOGS=$(LOGS) SRC=$(SRC) CYCLES=2 $(CURDIR)/scripts/check-driver.sh
 
 # One kernel per architecture, with the debug config (KASAN, lockdep,
 # kmemleak, DEBUG_OBJECTS, UBSAN bounds), shared by its guests.
@@ -263,7 +274,7 @@ check:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps tree run build-x86_64 build-aarch64 config-x86_64 qemu-x86_64 \
+.PHONY: all deps tree run driver check-driver build-x86_64 build-aarch64 config-x86_64 qemu-x86_64 \
 	build-x86_64-fast qemu-x86_64-fast \
 	qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
 	check-checker checker-tree soak bench series check-series bisect-check compile-test \

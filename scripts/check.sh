@@ -122,6 +122,7 @@ lane_other() {
 	"$st" -p "$KBUILD/aarch64/kernel-debug" build.aarch64 build build-aarch64 || s=1
 	"$st" -k "$arm/ktap-virtio-debug.log" -k "$arm/console-virtio-debug.log" qemu-aarch64 m qemu-aarch64 || s=1
 	"$st" -k "$arm/ktap-smmuv3-debug.log" -k "$arm/console-smmuv3-debug.log" qemu-aarch64-smmuv3 m qemu-aarch64-smmuv3 || s=1
+	"$st" -o "$LOGS/check-driver.log" check-driver m check-driver || s=1
 	"$st" -o "$LOGS/compile-test.log" compile-test build compile-test || s=1
 	"$st" -o "$LOGS/size-check.log" size-check build size-check || s=1
 	return $s
@@ -138,11 +139,13 @@ wait $b || status=1
 {
 	echo "# selftests: build: check"
 	cat "$LOGS/check-patches.log" "$LOGS/check-series.log" "$LOGS/check-checker.log" \
-	    "$LOGS/ksft-build.log" "$LOGS/compile-test.log" "$LOGS/size-check.log" 2>/dev/null |
+	    "$LOGS/ksft-build.log" "$LOGS/compile-test.log" "$LOGS/size-check.log" \
+	    "$LOGS/check-driver.log" 2>/dev/null |
 		awk '/^(not )?ok /{ sub(/ok /, "ok " ++n " ") } { print "# " $0 }'
 	echo "iommu-qemu: done"
 } >"$LOGS/console-build-checks.log"
 grep -h '^ok harness' "$LOGS/check-harness.log" 2>/dev/null
+grep -h '^ok driver' "$LOGS/check-driver.log" 2>/dev/null
 grep -h -e '^checker: ' -e '^real-bugs: ' "$LOGS/check-checker.log" 2>/dev/null
 # "arch run" of a guest's KTAP log, e.g. "aarch64 virtio-debug"
 guest() { echo "$(basename "$(dirname "$1")") $(basename "$1" .log | sed 's/^ktap-//')"; }

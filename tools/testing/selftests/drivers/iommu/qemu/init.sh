@@ -16,6 +16,8 @@
 #                            (safety.sh) before the suite
 #   iommu_qemu.timeout=N     run_kselftest.sh -o N (default: settings)
 #   iommu_qemu.tests="..."   the programs to run (default: all but iommufd)
+#   iommu_qemu.modules="..." modules of /lib/modules/extra to load first:
+#                            the suite runs on the IOMMUs they register
 #   iommu_qemu.inject=fail+hang+warn|oops  test the harness itself (any
 #                                         of fail, hang, warn, oops, joined
 #                                         with +)
@@ -50,6 +52,7 @@ a=$(sed -n 's/.*iommu_qemu\.args="\([^"]*\)".*/\1/p' /proc/cmdline)
 [ -z "$a" ] || args=$a
 t=$(sed -n 's/.*iommu_qemu\.tests="\([^"]*\)".*/\1/p' /proc/cmdline)
 [ -z "$t" ] || tests=$t
+modules=$(sed -n 's/.*iommu_qemu\.modules="\([^"]*\)".*/\1/p' /proc/cmdline)
 
 for _ in $(seq 100); do [ -e "$out" ] && break; sleep 0.1; done
 exec >"$out" 2>&1
@@ -57,6 +60,35 @@ exec >"$out" 2>&1
 echo 7 >/proc/sys/kernel/printk
 [ ! -e /sys/kernel/debug/kmemleak ] || echo clear >/sys/kernel/debug/kmemleak
 echo "iommu-qemu: $(uname -s) $(uname -r) $(uname -m)"
+
+# The user's modules (make DRIVER=...), a result each: loaded, and the
+# IOMMUs it registered opted in
+n=0
+[ -z "$modules" ] || echo "# selftests: harness: modules"
+for m in $modules; do
+	n=$((n + 1))
+	before=$(ls /sys/class/iommu)
+	if ! err=$(insmod "/lib/modules/extra/$m.ko" 2>&1); then
+		echo "not ok $n module.$m # insmod: $err (see the kernel log above)"
+		continue
+	fi
+	mine=
+	for _ in $(seq 50); do
+		for i in /sys/class/iommu/*; do
+			case " $before " in *" ${i##*/} "*) continue ;; esac
+			d=$(readlink -f "$i/device/driver/module")
+			[ "${d##*/}" = "$(echo "$m" | tr - _)" ] && mine="$mine ${i##*/}"
+		done
+		[ -z "$mine" ] || break
+		sleep 0.1
+	done
+	if [ -z "$mine" ]; then
+		echo "not ok $n module.$m # it registered no IOMMU within 5 s: no device matched its driver (DT=), or its probe failed (the console log has the kernel's)"
+		continue
+	fi
+	echo "ok $n module.$m # IOMMUs:$mine"
+	for i in $mine; do args="$args -d $i"; done
+done
 
 cd /kselftest || { echo "iommu-qemu: no /kselftest"; poweroff -f; }
 export KSELFTEST_IOMMU_UNBIND_REBIND_ARGS="$args"
