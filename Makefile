@@ -25,7 +25,9 @@ KBUILD := $(CACHE)/kbuild-$(if $(KSRC),ksrc,$(BASE))
 QEMU_DIR := $(SRC)/tools/testing/selftests/drivers/iommu/qemu
 # What writes to the cache holds its lock (scripts/check.sh holds it for
 # all of make and make check)
-LOCK = $(if $(IOMMU_CACHE_LOCKED),,mkdir -p $(CACHE) && flock $(CACHE)/lock)
+LOCK = $(if $(IOMMU_CACHE_LOCKED),,mkdir -p $(CACHE) && \
+	{ flock -n $(CACHE)/lock true || echo "waiting for the make that holds $(CACHE)/lock"; } && \
+	flock $(CACHE)/lock)
 HARNESS = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(BUILD)/qemu/$(1) \
 	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1)
 LOGS := $(BUILD)/qemu
@@ -54,12 +56,14 @@ run:
 	@$(CHECK_SH) run
 
 # Your own IOMMU driver in the arm64 guest (scripts/driver.sh):
-# make DRIVER=my-iommu.c DT=my-nodes.dtsi [ARCH=aarch64] [KERNEL_CMDLINE=...]
+# make DRIVER=my-iommu.c|dir DT=my-nodes.dtsi [REPLACE=drivers/iommu/x.c]
+#      [ARCH=aarch64] [KERNEL_CMDLINE=...]
 driver: $(TREE)
 	@[ -n "$(DRIVER)" ] || { echo "make driver: DRIVER=file.c|dir is missing"; exit 1; }
-	@$(LOCK) env BUILD=$(BUILD) CACHE=$(CACHE) KBUILD=$(KBUILD) SRC=$(SRC) DRIVER=$(DRIVER) \
-		DT=$(DT) ARCH=$(or $(ARCH),aarch64) KERNEL_CMDLINE="$(KERNEL_CMDLINE)" \
-		CYCLES=$(CYCLES) FAIL_POINTS=$(FAIL_POINTS) $(CURDIR)/scripts/driver.sh
+	@$(LOCK) env BUILD='$(BUILD)' CACHE='$(CACHE)' KBUILD='$(KBUILD)' SRC='$(SRC)' \
+		DRIVER='$(DRIVER)' DT='$(DT)' REPLACE='$(REPLACE)' ARCH='$(or $(ARCH),aarch64)' \
+		KERNEL_CMDLINE='$(KERNEL_CMDLINE)' CYCLES='$(CYCLES)' FAIL_POINTS='$(FAIL_POINTS)' \
+		$(CURDIR)/scripts/driver.sh
 # make check's test of it: the example driver, bad input
 check-driver: $(TREE)
 	@ROOT=$(CURDIR) LOGS=$(LOGS) SRC=$(SRC) CYCLES=2 $(CURDIR)/scripts/check-driver.sh

@@ -4,8 +4,9 @@
 # make check's test of "make DRIVER=... DT=..." (scripts/driver.sh), as a
 # maintainer runs it: the example driver's two leaks named with their
 # sites, a modified copy of virtio-iommu.c replacing the tree's and its
-# leak named, and bad input (a module that does not build, nodes that do
-# not compile) refused before the boot, naming the file and line.
+# leak named, and bad input: a module that does not build and nodes that
+# do not compile refused before the boot, naming the file and line, MMIO
+# that QEMU does not emulate named by the function that touched it.
 #
 # From the Makefile's environment: ROOT LOGS SRC CYCLES
 set -uo pipefail
@@ -54,6 +55,15 @@ else
 		"not ok [0-9]+ unbind_rebind\.example-iommu .*taken at [^ ]+ in example_iommu_of_xlate" \
 		"not ok [0-9]+ unbind_rebind\.example-iommu .*companion .* in example_iommu_probe"
 fi
+# MMIO that QEMU does not emulate: the example given a "reg"
+sed 's/\t\t#iommu-cells = <1>;/\t\treg = <0x0 0x0b000000 0x0 0x1000>;\n&/' \
+	"$ex/example-iommu.dtsi" >"$d/mmio.dtsi"
+if run DRIVER="$ex/example-iommu.c" DT="$d/mmio.dtsi" CYCLES=1 FAIL_POINTS=0; then
+	echo "not ok driver mmio: the run passed"; status=1
+else
+	check mmio "^driver: the guest took an external abort" "pc : example_iommu_probe"
+fi
+
 # A copy of an in-tree driver QEMU runs, with the seed's leak put back
 # (viommu_get_by_fwnode() without its put_device()), replacing the tree's
 mkdir -p "$d/leaky"

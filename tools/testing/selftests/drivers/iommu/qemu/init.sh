@@ -16,8 +16,9 @@
 #                            (safety.sh) before the suite
 #   iommu_qemu.timeout=N     run_kselftest.sh -o N (default: settings)
 #   iommu_qemu.tests="..."   the programs to run (default: all but iommufd)
-#   iommu_qemu.modules="..." modules of /lib/modules/extra to load first:
-#                            the suite runs on the IOMMUs they register
+#   iommu_qemu.modules="..." modules of /lib/modules/*/extra to load
+#                            first: the suite runs on the IOMMUs that
+#                            appear
 #   iommu_qemu.inject=fail+hang+warn|oops  test the harness itself (any
 #                                         of fail, hang, warn, oops, joined
 #                                         with +)
@@ -61,29 +62,43 @@ echo 7 >/proc/sys/kernel/printk
 [ ! -e /sys/kernel/debug/kmemleak ] || echo clear >/sys/kernel/debug/kmemleak
 echo "iommu-qemu: $(uname -s) $(uname -r) $(uname -m)"
 
-# The user's modules (make DRIVER=...), a result each: loaded, and the
-# IOMMUs it registered opted in
+# The user's modules (make DRIVER=..., in /lib/modules/*/extra, in their
+# Kbuild order), a result each: loaded with modprobe (dependencies, and
+# parameters from the command line), and every IOMMU that appeared, once
+# their number stayed the same for 2 s (deferred and asynchronous probes),
+# opted in.
+if [ -n "$modules" ]; then
+	depmod
+	echo "# selftests: harness: modules"
+	echo "TAP version 13"
+	echo "1..$(echo $modules | wc -w)"
+fi
 n=0
-[ -z "$modules" ] || echo "# selftests: harness: modules"
 for m in $modules; do
 	n=$((n + 1))
 	before=$(ls /sys/class/iommu)
-	if ! err=$(insmod "/lib/modules/extra/$m.ko" 2>&1); then
-		echo "not ok $n module.$m # insmod: $err (see the kernel log above)"
+	if ! err=$(modprobe "$m" 2>&1); then
+		echo "not ok $n module.$m # modprobe: $err (the console has the kernel's log)"
 		continue
 	fi
-	mine=
-	for _ in $(seq 50); do
+	mine= last= stable=0
+	for _ in $(seq 100); do
+		mine=
 		for i in /sys/class/iommu/*; do
-			case " $before " in *" ${i##*/} "*) continue ;; esac
-			d=$(readlink -f "$i/device/driver/module")
-			[ "${d##*/}" = "$(echo "$m" | tr - _)" ] && mine="$mine ${i##*/}"
+			case " $before " in *" ${i##*/} "*) ;; *) [ ! -e "$i" ] || mine="$mine ${i##*/}" ;; esac
 		done
-		[ -z "$mine" ] || break
+		if [ -n "$mine" ] && [ "$mine" = "$last" ]; then
+			stable=$((stable + 1))
+			[ $stable -lt 20 ] || break
+		else
+			stable=0
+		fi
+		last=$mine
 		sleep 0.1
 	done
 	if [ -z "$mine" ]; then
-		echo "not ok $n module.$m # it registered no IOMMU within 5 s: no device matched its driver (DT=), or its probe failed (the console log has the kernel's)"
+		echo "not ok $n module.$m # no IOMMU registered within 10 s: no device matched its driver (DT=), or its probe failed or waits (the console has the kernel's log)"
+		sed 's/^/# deferred: /' /sys/kernel/debug/devices_deferred 2>/dev/null
 		continue
 	fi
 	echo "ok $n module.$m # IOMMUs:$mine"

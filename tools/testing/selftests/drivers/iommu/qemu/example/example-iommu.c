@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A vendor-style IOMMU driver with no hardware behind it, for trying
- * "make DRIVER=... DT=..." (Documentation/iommu/selftests.rst): it does
- * what many real drivers did before v6.19 and has two device reference
- * leaks for the suite to name.
+ * A vendor-style IOMMU driver with no hardware behind it, for trying the
+ * project's "make DRIVER=... DT=..." (its README): it does what many real
+ * drivers did before v6.19 and has two device reference leaks for the
+ * suite to name.
  *
  *  - example_iommu_of_xlate() looks its own device up and never drops it
  *    (the leak the seed series fixed in nine drivers);
  *  - example_iommu_probe() looks up its companion (a clock or power
  *    controller in real drivers) and remove() forgets it.
  *
- * Its nodes are in example-iommu.dtsi.  Build it against any kernel with
+ * Its nodes are in example-iommu.dtsi; given a "reg", it reads its version
+ * register there, as real drivers do (the guest then takes an external
+ * abort: QEMU emulates nothing there).  Build it against any kernel with
  * CONFIG_IOMMU_API and CONFIG_OF: it is not part of the selftests' build.
  */
 #include <linux/iommu.h>
@@ -85,6 +87,14 @@ static int example_iommu_probe(struct platform_device *pdev)
 	ei = devm_kzalloc(dev, sizeof(*ei), GFP_KERNEL);
 	if (!ei)
 		return -ENOMEM;
+	/* With a "reg", its version register: QEMU emulates none */
+	if (platform_get_resource(pdev, IORESOURCE_MEM, 0)) {
+		void __iomem *base = devm_platform_ioremap_resource(pdev, 0);
+
+		if (IS_ERR(base))
+			return PTR_ERR(base);
+		dev_info(dev, "version %#x\n", readl(base));
+	}
 	np = of_parse_phandle(dev->of_node, "example,companion", 0);
 	if (np) {
 		companion = of_find_device_by_node(np);
