@@ -54,10 +54,11 @@ mkdir -p "$out"
 echo "driver: the $arch debug kernel (built once, shared with make check)"
 "${harness[@]}" kernel >"$out/kernel.log" 2>&1 || { tail -30 "$out/kernel.log"; die "kernel build failed"; }
 
-# Compiler and modpost messages, naming the user's files, not the copies
+# Compiler and modpost messages of build log $1, with the sed script $2
+# naming the user's files, not the copies
 errors() {
-	sed "s,$2/,$3/,g; s,^\([^ /:][^ :]*\.[ch]:[0-9]\),$3/\1," "$1" |
-		grep -iE 'error|warning|undefined' | grep -v '^make\[[0-9]*\]: \*\*\*' | head -30
+	sed "$2" "$1" | grep -iE 'error|warning|undefined' | grep -v '^make\[[0-9]*\]: \*\*\*' |
+		head -30
 }
 
 # A copy of a driver the guest's kernel builds in replaces it in a kernel
@@ -91,8 +92,7 @@ if [ -n "$intree" ]; then
 			sh "${harness[@]}" KERNEL_BUILD_PATH="$kdrv" "$@"
 	}
 	if ! in_ns kernel >"$out/build.log" 2>&1 || [ ! -e "$kdrv/${intree%.c}.o" ]; then
-		sed "s,$SRC/$intree,$drv,g; s,^$intree:,$drv:," "$out/build.log" |
-			grep -iE 'error|warning' | grep -v '^make\[[0-9]*\]: \*\*\*' | head -30
+		errors "$out/build.log" "s,$SRC/$intree,$drv,g; s,^$intree:,$drv:,"
 		die "$drv does not build in place of $intree (full log: $out/build.log)"
 	fi
 	echo "driver: booting the $arch guest with it${dt:+ and $dt}"
@@ -129,7 +129,7 @@ if ! make -C "$SRC" O="$kdir" ARCH="$karch" CROSS_COMPILE="$cross" M="$src" $opt
 	-j"$(nproc)" modules >"$out/build.log" 2>&1; then
 	at=$drv
 	[ -d "$drv" ] || at=$(dirname "$drv")
-	errors "$out/build.log" "$src" "$at"
+	errors "$out/build.log" "s,$src/,$at/,g; s,^\([^ /:][^ :]*\.[ch]:[0-9]\),$at/\1,"
 	die "$drv does not build against Linux $(cat "$kdir/include/config/kernel.release") (full log: $out/build.log)"
 fi
 # In the order Kbuild lists them, which modprobe follows for dependencies

@@ -403,14 +403,6 @@ static inline int refs_read(const char *dev, struct refs *r)
 	return 0;
 }
 
-/*
- * The stack of @site (or of any site, when NULL) whose references kept on
- * @on (a companion's name, or "" for the IOMMU's own device) grew most
- * between @base and @now, or NULL (none grew, or the kernel has no
- * "stacks" file). Of two that grew as much, the one with fewer references
- * before @base: a reference kept on purpose and dropped later (by
- * release_device()) also counts as kept, since boot.
- */
 /* How much the references kept at stack @st grew since @base */
 static inline long long refs_stack_grew(const struct refs *base, const struct refs_stack *st)
 {
@@ -423,6 +415,14 @@ static inline long long refs_stack_grew(const struct refs *base, const struct re
 	return d;
 }
 
+/*
+ * The stack of @site (or of any site, when NULL) whose references kept on
+ * @on (a companion's name, or "" for the IOMMU's own device) grew most
+ * between @base and @now, or NULL (none grew, or the kernel has no
+ * "stacks" file). Of two that grew as much, the one with fewer references
+ * before @base: a reference kept on purpose and dropped later (by
+ * release_device()) also counts as kept, since boot.
+ */
 static inline const struct refs_stack *
 refs_top_stack(const struct refs *base, const struct refs *now, const char *site,
 	       const char *on, long long *grew)
