@@ -102,7 +102,7 @@ if [ "$tree" != "$(g rev-parse "$head^{tree}")" ]; then
 fi
 unset GIT_INDEX_FILE
 
-if [ "$(g rev-parse 'HEAD^{tree}')" != "$tree" ]; then
+if [ "$(g rev-parse HEAD)" != "$head" ]; then
 	log "updating $dest"
 	g update-ref refs/heads/main "$head"
 	g reset -q --hard main

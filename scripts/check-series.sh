@@ -14,7 +14,9 @@
 #   apply_<ver>.<series>.<patch>
 #                        each series applies alone with git am -3, in turn,
 #                        to the base tree (Linux 7.3) and to the second base
-#                        tree (Linux 7.2).
+#                        tree (Linux 7.2); a series written on another
+#                        (SERIES/on, from "on=" in patches/series) applies
+#                        on those series' patches, in that order.
 # The checkpatch and apply names carry the series: fixes.0001-..., and so on.
 #
 # usage: check-series.sh SERIES_DIR OTHER_BASE_TREE OTHER_VERSION BASE_TREE BASE_VERSION
@@ -147,6 +149,22 @@ for b in "$bver:$base" "$over:$other"; do
 		done
 		git -C "$wt" add -A -f
 		git -C "$wt" -c user.name=check -c user.email=check@localhost commit -q -m "Linux $ver"
+		pre=$(cat "$series/$n/on" 2>/dev/null || true)
+		if [ -n "$pre" ]; then
+			pp=()
+			for o in $pre; do
+				for p in "${patches[@]}"; do
+					[ "$(basename "$(dirname "$p")")" = "$o" ] && pp+=("$p")
+				done
+			done
+			if [ "${#pp[@]}" = 0 ] || ! git -C "$wt" -c user.name=check -c user.email=check@localhost \
+				am -q -3 "${pp[@]}" >/dev/null 2>&1; then
+				git -C "$wt" am --abort >/dev/null 2>&1 || true
+				notok "apply_$ver.$n # its prerequisite series ($pre) do not apply"
+				rm -rf "$wt"
+				continue
+			fi
+		fi
 		for p in "${patches[@]}"; do
 			[ "$(basename "$(dirname "$p")")" = "$n" ] || continue
 			if git -C "$wt" -c user.name=check -c user.email=check@localhost am -q -3 "$p" >/dev/null 2>&1; then

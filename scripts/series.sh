@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Write the upstream series.  patches/series is cut into sections by
-# "#series NAME SUBJECT-PREFIX" lines; each section is a series of its own,
-# applied alone on the base and written to OUT/NAME with its cover letter
+# "#series NAME SUBJECT-PREFIX [on=OTHER[,OTHER...]]" lines; each section is
+# a series of its own, applied alone on the base (with on=, on the base and
+# the earlier series named, whose patches the cover letter lists as
+# prerequisites and OUT/NAME/on names for check-series) and written to
+# OUT/NAME with its cover letter
 # (patches/cover-letter-NAME: subject line, blank line, body), To: and Cc:
 # from get_maintainer.pl and a base-commit: line (BASE_COMMIT, the upstream
 # id of the base, or the local import's): the fixes, one series per tree
@@ -53,10 +56,22 @@ g am --abort >/dev/null 2>&1 || true
 
 # section name, subject prefix and patches, in patches/series order
 declare -a names prefixes
-declare -A members
-while read -r a b c; do
+declare -A members on
+while read -r a b c d; do
 	case "$a" in
-	'#series') names+=("$b"); prefixes+=("$c"); continue ;;
+	'#series')
+		names+=("$b"); prefixes+=("$c")
+		case "$d" in
+		'') ;;
+		on=*)	for o in ${d//,/ }; do
+				o=${o#on=}
+				[[ " ${names[*]} " == *" $o "* && "$o" != "$b" ]] ||
+					{ log "#series $b: $o is not an earlier series"; exit 1; }
+			done
+			on[$b]=${d#on=} ;;
+		*)	log "#series $b: unknown option $d"; exit 1 ;;
+		esac
+		continue ;;
 	''|'#'*) continue ;;
 	esac
 	[ "${#names[@]}" -gt 0 ] || { log "$a comes before any #series line"; exit 1; }
@@ -129,6 +144,12 @@ for i in "${!names[@]}"; do
 	name=${names[$i]}
 	g checkout -q -f --ignore-other-worktrees -B "$name" base
 	g clean -q -fdx
+	opts=${on[$name]:-}
+	for o in ${opts//,/ }; do
+		for p in ${members[$o]}; do apply "$p" || exit 1; done
+		[ "$o" = feature ] && { maintainers || exit 1; }
+	done
+	from=$(g rev-parse HEAD)
 	for p in ${members[$name]}; do apply "$p" || exit 1; done
 	[ "$name" = feature ] && { maintainers || exit 1; }
 	cover=$top/patches/cover-letter-$name
@@ -137,7 +158,7 @@ for i in "${!names[@]}"; do
 	rm -rf "${out:?}/$name"
 	fp() {
 		g format-patch -q --cover-letter --cover-from-description=subject --zero-commit \
-			--subject-prefix="${prefixes[$i]//_/ }" -o "$out/$name" "$@" "base..$name"
+			--subject-prefix="${prefixes[$i]//_/ }" -o "$out/$name" "$@" "$from..$name"
 	}
 	fp
 	# To: the maintainers get_maintainer.pl names for the series, Cc: its
@@ -152,10 +173,18 @@ for i in "${!names[@]}"; do
 	fp "${args[@]}"
 	# The upstream commit the series applies to: the tree here is Debian's
 	# source package, which has no history, so the sender names it.
-	awk -v id="${BASE_COMMIT:-$(g rev-parse base)}" '
+	# On another series: its patches are prerequisites, by patch-id.
+	prereq=
+	if [ -n "${on[$name]:-}" ]; then
+		echo "${on[$name]//,/ }" >"$out/$name/on"
+		prereq=$(for c in $(g rev-list --reverse "base..$from"); do
+			g show "$c" | git patch-id --stable | sed 's/ .*//; s/^/prerequisite-patch-id: /'
+		done)
+	fi
+	awk -v id="${BASE_COMMIT:-$(g rev-parse base)}" -v pre="$prereq" '
 		{ l[NR] = $0 } $0 == "-- " { sig = NR }
 		END { for (i = 1; i <= NR; i++) {
-			if (i == sig) print "base-commit: " id "\n"; print l[i] } }' \
+			if (i == sig) print "base-commit: " id (pre == "" ? "" : "\n" pre) "\n"; print l[i] } }' \
 		"$out/$name"/0000-*.patch >"$tmp" && cp "$tmp" "$out/$name"/0000-*.patch
 done
 [ -n "${BASE_COMMIT:-}" ] ||
