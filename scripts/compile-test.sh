@@ -20,6 +20,9 @@ case "$arch" in
 arm64)
 	cross=aarch64-linux-gnu-
 	objs=("${iommu[@]}" drivers/iommu/virtio-iommu.o
+	      drivers/iommu/{sun50i-iommu,vsi-iommu,tegra-smmu,riscv/iommu}.o
+	      drivers/iommu/{apple-dart,exynos-iommu}.o drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.o
+	      drivers/iommu/arm/arm-smmu/{arm-smmu,qcom_iommu}.o
 	      drivers/gpu/drm/kmb/kmb_drv.o drivers/gpu/drm/kmb/kmb_dsi.o
 	      drivers/media/platform/mediatek/mdp3/mtk-mdp3-comp.o
 	      drivers/net/ethernet/freescale/fman/fman_port.o
