@@ -39,6 +39,8 @@ mapfile -t patches < <(ls "$series"/*/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0
 mapfile -t names < <(for p in "${patches[@]}"; do basename "$(dirname "$p")"; done | uniq)
 # series.patch, as the results name them
 label() { echo "$(basename "$(dirname "$1")").$(basename "$1" .patch)"; }
+# The patches of series $1, in order
+of_series() { local p; for p in "${patches[@]}"; do [ "$(basename "$(dirname "$p")")" != "$1" ] || echo "$p"; done; }
 
 # checkpatch: types allowed per patch, from the exceptions file.
 for p in "${patches[@]}"; do
@@ -151,12 +153,7 @@ for b in "$bver:$base" "$over:$other"; do
 		git -C "$wt" -c user.name=check -c user.email=check@localhost commit -q -m "Linux $ver"
 		pre=$(cat "$series/$n/on" 2>/dev/null || true)
 		if [ -n "$pre" ]; then
-			pp=()
-			for o in $pre; do
-				for p in "${patches[@]}"; do
-					[ "$(basename "$(dirname "$p")")" = "$o" ] && pp+=("$p")
-				done
-			done
+			mapfile -t pp < <(for o in $pre; do of_series "$o"; done)
 			if [ "${#pp[@]}" = 0 ] || ! git -C "$wt" -c user.name=check -c user.email=check@localhost \
 				am -q -3 "${pp[@]}" >/dev/null 2>&1; then
 				git -C "$wt" am --abort >/dev/null 2>&1 || true
@@ -165,8 +162,7 @@ for b in "$bver:$base" "$over:$other"; do
 				continue
 			fi
 		fi
-		for p in "${patches[@]}"; do
-			[ "$(basename "$(dirname "$p")")" = "$n" ] || continue
+		for p in $(of_series "$n"); do
 			if git -C "$wt" -c user.name=check -c user.email=check@localhost am -q -3 "$p" >/dev/null 2>&1; then
 				ok "apply_$ver.$(label "$p")"
 			else

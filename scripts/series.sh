@@ -63,12 +63,12 @@ while read -r a b c d; do
 		names+=("$b"); prefixes+=("$c")
 		case "$d" in
 		'') ;;
-		on=*)	for o in ${d//,/ }; do
-				o=${o#on=}
+		on=*)	d=${d#on=}
+			on[$b]=${d//,/ }
+			for o in ${on[$b]}; do
 				[[ " ${names[*]} " == *" $o "* && "$o" != "$b" ]] ||
 					{ log "#series $b: $o is not an earlier series"; exit 1; }
-			done
-			on[$b]=${d#on=} ;;
+			done ;;
 		*)	log "#series $b: unknown option $d"; exit 1 ;;
 		esac
 		continue ;;
@@ -134,6 +134,13 @@ maintainers() {
 	EOF
 }
 
+# apply_series NAME: its patches, and the feature's MAINTAINERS entry.
+apply_series() {
+	local p
+	for p in ${members[$1]}; do apply "$p" || return 1; done
+	[ "$1" != feature ] || maintainers
+}
+
 rm -rf "${out:?}"/*.patch
 # The series of an older patches/series (check-series reads every one)
 for d in "$out"/*/; do
@@ -144,14 +151,9 @@ for i in "${!names[@]}"; do
 	name=${names[$i]}
 	g checkout -q -f --ignore-other-worktrees -B "$name" base
 	g clean -q -fdx
-	opts=${on[$name]:-}
-	for o in ${opts//,/ }; do
-		for p in ${members[$o]}; do apply "$p" || exit 1; done
-		[ "$o" = feature ] && { maintainers || exit 1; }
-	done
+	for o in ${on[$name]:-}; do apply_series "$o" || exit 1; done
 	from=$(g rev-parse HEAD)
-	for p in ${members[$name]}; do apply "$p" || exit 1; done
-	[ "$name" = feature ] && { maintainers || exit 1; }
+	apply_series "$name" || exit 1
 	cover=$top/patches/cover-letter-$name
 	[ -f "$cover" ] || { log "no $cover"; exit 1; }
 	g config "branch.$name.description" "$(cat "$cover")"
@@ -176,7 +178,7 @@ for i in "${!names[@]}"; do
 	# On another series: its patches are prerequisites, by patch-id.
 	prereq=
 	if [ -n "${on[$name]:-}" ]; then
-		echo "${on[$name]//,/ }" >"$out/$name/on"
+		echo "${on[$name]}" >"$out/$name/on"
 		prereq=$(for c in $(g rev-list --reverse "base..$from"); do
 			g show "$c" | git patch-id --stable | sed 's/ .*//; s/^/prerequisite-patch-id: /'
 		done)
