@@ -200,6 +200,7 @@ static inline bool journal_name_ok(const char *s)
 static const char * const fault_dirs[] = { "failslab", "fail_page_alloc" };
 static const char * const fault_files[] = {
 	"ignore-gfp-wait", "ignore-gfp-highmem", "min-order", "verbose",
+	"require-start", "require-end",
 };
 
 static inline bool fault_attr_ok(const char *dir, const char *file, const char *val)
@@ -210,7 +211,13 @@ static inline bool fault_attr_ok(const char *dir, const char *file, const char *
 		d |= !strcmp(dir, fault_dirs[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(fault_files); i++)
 		f |= !strcmp(file, fault_files[i]);
-	return d && f && *val && strlen(val) < 4 && strspn(val, "0123456789YN") == strlen(val);
+	if (!d || !f || !*val)
+		return false;
+	/* The stack-trace filter's addresses, as debugfs prints them */
+	if (!strncmp(file, "require-", 8))
+		return !strncmp(val, "0x", 2) && val[2] && strlen(val) <= 18 &&
+		       strspn(val + 2, "0123456789abcdef") == strlen(val + 2);
+	return strlen(val) < 4 && strspn(val, "0123456789YN") == strlen(val);
 }
 
 /*
@@ -899,14 +906,74 @@ static inline int kmsg_splat(char *line, size_t len)
  * using fail-nth"): the n-th slab or page allocation of this task fails.
  */
 /*
+ * The extent of the kernel function @fn, named as "%ps" names it ("name",
+ * or "name [module]"): from its address in /proc/kallsyms to the next
+ * symbol's.  Returns 0, -ENOENT when it is not there (or the addresses
+ * are hidden), -ENOTUNIQ when several functions have that name.
+ */
+static inline int fn_extent(const char *fn, unsigned long *start, unsigned long *end)
+{
+	char want[128], want_mod[64] = "", name[128], mod[64], line[512], type;
+	unsigned long addr;
+	int found = 0;
+	FILE *f;
+
+	if (sscanf(fn, "%127s [%63[^]]]", want, want_mod) < 1)
+		return -ENOENT;
+	f = fopen("/proc/kallsyms", "r");
+	if (!f)
+		return -errno;
+	*start = *end = 0;
+	while (fgets(line, sizeof(line), f)) {
+		mod[0] = '\0';
+		if (sscanf(line, "%lx %c %127s [%63[^]]]", &addr, &type, name, mod) >= 3 &&
+		    addr && strchr("tT", type) && !strcmp(name, want) && !strcmp(mod, want_mod)) {
+			*start = addr;
+			found++;
+		}
+	}
+	/* Not sorted: modules come after the kernel's symbols */
+	rewind(f);
+	while (found == 1 && fgets(line, sizeof(line), f)) {
+		addr = strtoul(line, NULL, 16);
+		if (addr > *start && (!*end || addr < *end))
+			*end = addr;
+	}
+	fclose(f);
+	return found > 1 ? -ENOTUNIQ : *end ? 0 : -ENOENT;
+}
+
+/* Journal @dir/@file's value and write @val there; 0 or -1 */
+static inline int fault_set(const char *dir, const char *file, const char *val)
+{
+	char path[PATH_MAX], old[24];
+	FILE *f;
+
+	snprintf(path, sizeof(path), FAULT_DIR "/%s/%s", dir, file);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;	/* no fail_page_alloc: failslab only */
+	if (!fgets(old, sizeof(old), f))
+		old[0] = '\0';
+	fclose(f);
+	old[strcspn(old, "\n")] = '\0';
+	if (!fault_attr_ok(dir, file, old) || journal_add("fault %s %s %s", dir, file, old) ||
+	    write_str(path, val))
+		return -1;
+	return 0;
+}
+
+/*
  * Let failslab and fail_page_alloc fail any allocation of this task,
  * GFP_KERNEL ones included, without logging each failure (verbose 0), as
- * iommufd_fail_nth.c does, and order-0 pages too (min-order 0).  The old
- * values are journaled ("fault" lines) and put back by
- * journal_restore_from(@mark).  Returns NULL, or why fault injection is
- * not available.
+ * iommufd_fail_nth.c does, and order-0 pages too (min-order 0).  With
+ * @fn, only allocations made under the kernel function @fn (fn_extent())
+ * count and fail: the stack-trace filter (require-start and require-end,
+ * CONFIG_FAULT_INJECTION_STACKTRACE_FILTER).  The old values are journaled
+ * ("fault" lines) and put back by journal_restore_from(@mark).  Returns
+ * NULL, or why fault injection (with @fn: filtered) is not available.
  */
-static inline const char *fail_nth_init(off_t *mark)
+static inline const char *fail_nth_init(off_t *mark, const char *fn)
 {
 	static const struct { const char *dir, *file, *val; } set[] = {
 		{ "failslab", "ignore-gfp-wait", "N" },
@@ -916,7 +983,8 @@ static inline const char *fail_nth_init(off_t *mark)
 		{ "fail_page_alloc", "min-order", "0" },
 		{ "fail_page_alloc", "verbose", "0" },
 	};
-	char path[PATH_MAX], old[16];
+	char path[PATH_MAX], range[2][24];
+	unsigned long start = 0, end = 0;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
 	if (fail_nth_fd < 0)
@@ -925,26 +993,26 @@ static inline const char *fail_nth_init(off_t *mark)
 		return "no /proc/self/task/TID/fail-nth (CONFIG_FAULT_INJECTION)";
 	if (!exists(FAULT_DIR "/failslab"))
 		return "no " FAULT_DIR "/failslab (CONFIG_FAILSLAB, FAULT_INJECTION_DEBUG_FS)";
+	if (fn && !exists(FAULT_DIR "/failslab/require-start"))
+		return "no stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)";
+	if (fn && fn_extent(fn, &start, &end))
+		return "the function to filter on is not in /proc/kallsyms, or not only once";
 	*mark = journal_mark();
-	for (size_t i = 0; i < ARRAY_SIZE(set); i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), FAULT_DIR "/%s/%s", set[i].dir, set[i].file);
-		f = fopen(path, "r");
-		if (!f)
-			continue;	/* no fail_page_alloc: failslab only */
-		if (!fgets(old, sizeof(old), f))
-			old[0] = '\0';
-		fclose(f);
-		old[strcspn(old, "\n")] = '\0';
-		if (!fault_attr_ok(set[i].dir, set[i].file, old) ||
-		    journal_add("fault %s %s %s", set[i].dir, set[i].file, old) ||
-		    write_str(path, set[i].val)) {
-			journal_restore_from(*mark);
-			return "cannot set " FAULT_DIR "/fail*: see fault_attr_ok()";
-		}
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(set); i++)
+		if (fault_set(set[i].dir, set[i].file, set[i].val))
+			goto fail;
+	if (!fn)
+		return NULL;
+	snprintf(range[0], sizeof(range[0]), "0x%016lx", start);
+	snprintf(range[1], sizeof(range[1]), "0x%016lx", end);
+	for (size_t i = 0; i < ARRAY_SIZE(fault_dirs); i++)
+		if (fault_set(fault_dirs[i], "require-start", range[0]) ||
+		    fault_set(fault_dirs[i], "require-end", range[1]))
+			goto fail;
 	return NULL;
+fail:
+	journal_restore_from(*mark);
+	return "cannot set " FAULT_DIR "/fail*: see fault_attr_ok()";
 }
 
 /*

@@ -531,7 +531,7 @@ static void test_alloc_fail(void)
 	int ret, n, err = 0;
 	off_t fmark;
 
-	why = fail_points ? fail_nth_init(&fmark) : "no -F: fault injection not asked for";
+	why = fail_points ? fail_nth_init(&fmark, NULL) : "no -F: fault injection not asked for";
 	if (why) {
 		ksft_test_result_code(KSFT_SKIP, name, "%s", why);
 		return;

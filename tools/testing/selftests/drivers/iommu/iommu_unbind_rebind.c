@@ -472,23 +472,21 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 	int nclients, nbound = 0, nremove = 0, rebound = 0, ret, c;
 	char name[NAME_MAX + 32], msg[1024], why[512] = "";
 	struct refs pre, base, now;
+	const char *cannot;
 	bool bindable, refs;
 	pid_t reader;
 	off_t mark;
 
 	bindable = inst_bindable(inst);
-	snprintf(name, sizeof(name), "%s.%s",
-		 bindable || !inst->drv_path[0] ? "unbind_rebind" : "client_cycles", inst->name);
+	snprintf(name, sizeof(name), "%s.%s", bindable ? "unbind_rebind" : "client_cycles",
+		 inst->name);
+	if (!inst->dev_name[0])
+		cannot = "no parent device, as Intel VT-d and AMD-Vi register theirs";
+	else if (!inst->drv_path[0])
+		cannot = "no driver bound to its device";
+	else
+		cannot = "its driver has suppress_bind_attrs";
 
-	if (!inst->dev_name[0]) {
-		skip_one(name, inst, "%s: nothing to unbind",
-			 "no parent device in sysfs (as Intel VT-d and AMD-Vi register their IOMMUs)");
-		return -1;
-	}
-	if (!inst->drv_path[0]) {
-		skip_one(name, inst, "no driver bound to its device %s", inst->dev_name);
-		return -1;
-	}
 	if (!inst->test && !iommu_selected(inst->name, inst->dev_name)) {
 		skip_one(name, inst,
 			 "real IOMMU (driver %s), not cycled by default: opt in with -d %s or -d all (KSELFTEST_IOMMU_UNBIND_REBIND_ARGS)",
@@ -511,15 +509,16 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 		nremove += pci_endpoint(&clients[i]) && !clients[i].needed;
 	}
 	if (!bindable && !nremove) {
-		skip_one(name, inst, "%s has suppress_bind_attrs and no PCI endpoint to remove",
-			 inst->drv);
+		skip_one(name, inst, "cannot be unbound (%s), and no PCI endpoint to remove",
+			 cannot);
 		return -1;
 	}
 	ksft_print_msg("%s: device %s, driver %s, %d client(s), %d with a driver\n",
-		       inst->name, inst->dev_name, inst->drv_path, nclients, nbound);
-	ksft_print_msg("%s: 1 warm-up and %d measured cycle(s) of %s\n", inst->name, cycles,
-		       bindable ? "unbind and bind" :
-		       "PCI endpoint remove and rescan (suppress_bind_attrs)");
+		       inst->name, inst->dev_name[0] ? inst->dev_name : "-",
+		       inst->drv_path[0] ? inst->drv_path : "-", nclients, nbound);
+	ksft_print_msg("%s: 1 warm-up and %d measured cycle(s) of %s%s%s\n", inst->name, cycles,
+		       bindable ? "unbind and bind" : "PCI endpoint remove and rescan (",
+		       bindable ? "" : cannot, bindable ? "" : ")");
 	refs = inst->refs_dev[0];
 	if (refs && refs_read(inst->refs_dev, &pre)) {
 		ksft_test_result_code(KSFT_FAIL, name, "cannot read its counters");
@@ -609,24 +608,29 @@ static bool clients_present(const struct iommu_inst *inst, const struct client *
 	return true;
 }
 
+/* The operation -F fails allocations in, for an IOMMU */
+enum fail_op { FAIL_BIND, FAIL_REPROBE, FAIL_RESCAN };
+static const char * const fail_op_names[] = { "bind", "reprobe", "PCI rescan" };
+
 /*
- * One fault injection point: the n-th allocation of the operation that
+ * One fault injection point: the n-th allocation of the operation @op that
  * runs @inst's callbacks in this task fails: the bind, which runs its
- * probe(), of_xlate() and probe_device(), or when it cannot be unbound, the
+ * probe(), of_xlate() and probe_device(); when it cannot be unbound, the
  * reprobe of its driverless client @cl (release_device(), of_xlate(),
- * probe_device()).  Then what that left is cycled cleanly.  *@err: the
- * operation's result; *@degraded: it succeeded but a client is not back.
- * Returns 0, or -1 with @msg filled when the clean cycle failed.
+ * probe_device()) or the PCI rescan of its removed endpoint @cl.  Then what
+ * that left is cycled cleanly.  *@err: the operation's result; *@degraded:
+ * it succeeded but a client is not back.  Returns 0, or -1 with @msg
+ * filled when the clean cycle failed.
  */
 static int fail_point(const struct iommu_inst *inst, const struct client *clients,
-		      int nclients, int cl, int n, bool *injected, int *err,
-		      bool *degraded, char *msg, size_t len)
+		      int nclients, enum fail_op op, int cl, int n, bool *injected,
+		      int *err, bool *degraded, char *msg, size_t len)
 {
 	char path[PATH_MAX + 16], cpath[PATH_MAX];
 	int rebound = 0, ret;
 
 	*degraded = false;
-	if (cl < 0) {
+	if (op == FAIL_BIND) {
 		if (unbind_inst(inst, msg, len))
 			return -1;
 		snprintf(path, sizeof(path), "%s/bind", inst->drv_path);
@@ -640,6 +644,13 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 		if (dev_bound(inst->bus, inst->dev_name) && unbind_inst(inst, msg, len))
 			return -1;
 		return bind_inst(inst, clients, nclients, &rebound, msg, len);
+	}
+	if (op == FAIL_RESCAN) {
+		if (remove_clients(&clients[cl], 1, msg, len))
+			return -1;
+		*err = fail_nth_write("/sys/bus/pci/rescan", "1", n, injected);
+		*degraded = !*err && !clients_present(inst, &clients[cl], 1);
+		return remove_rescan(inst, &clients[cl], 1, &rebound, msg, len);
 	}
 	snprintf(path, sizeof(path), REFS_DIR "/%s/reprobe", inst->refs_dev);
 	snprintf(cpath, sizeof(cpath), IOMMU_CLASS "/%s/devices/%s", inst->name,
@@ -673,59 +684,89 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
  * -F N: fault injection points 1, 2, ... N of @inst, until the operation
  * no longer reaches the n-th allocation.  After each, the clients must be
  * back with their drivers (the clean cycle checks it), the kernel log must
- * stay free of splats and the counters at their baseline (FAIL_BATCH).
+ * stay free of splats and the counters, when it has them, at their
+ * baseline (FAIL_BATCH).
  * An operation that succeeded without a client is reported as degraded,
  * not failed: when the firmware parsing of a client fails,
  * of_dma_configure_id() and acpi_dma_configure_id() carry on without its
  * IOMMU by design.  kmemleak, when the kernel has it, scans once at the
  * end (reported, not a verdict: its suspects may come from anywhere in
  * the kernel).
+ *
+ * Only the allocations made under one kernel function count and fail,
+ * when the kernel has the stack-trace filter: for a bind, the driver's
+ * probe() as the bus calls it (the counters' driver_probe.fn), for a
+ * reprobe or a rescan iommu_probe_device(); not those of the driver core,
+ * sysfs or the PCI core along the way.  Without the filter a bind or a
+ * reprobe fails any allocation of the task, and a rescan is not tried:
+ * an allocation failing in the PCI core's device_add() oopses it.
  */
 static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			  int nclients)
 {
 	int points = 0, leaks = 0, splats = 0, bad = 0, ret = 0, err = 0, n, m = 0;
-	char name[NAME_MAX + 32], msg[1024] = "", kml[512];
+	char name[NAME_MAX + 32], msg[1024] = "", kml[512], fn[160] = "", of[NAME_MAX + 8] = "";
 	bool bindable = inst_bindable(inst), injected = true, degraded;
-	const char *no_fail = NULL, *op = bindable ? "bind" : "reprobe";
-	int cl = -1, last = 0, kl;
+	bool refs = inst->refs_dev[0];
+	const char *no_fail = NULL, *unfiltered = NULL, *drv;
+	int cl = -1, ep = -1, last = 0, kl;
 	struct refs base, now;
+	enum fail_op op;
 	off_t mark, fmark;
 
+	drv = inst->drv[0] ? inst->drv : inst->name;
 	snprintf(name, sizeof(name), "fail_nth.%s", inst->name);
-	for (int i = 0; !bindable && i < nclients && cl < 0; i++)
-		if (!clients[i].driver[0])
+	/* Reprobe the first client without a driver, or rescan the first endpoint */
+	for (int i = 0; !bindable && i < nclients; i++) {
+		if (cl < 0 && !clients[i].driver[0])
 			cl = i;
+		if (ep < 0 && pci_endpoint(&clients[i]) && !clients[i].needed)
+			ep = i;
+	}
+	op = bindable ? FAIL_BIND : refs && cl >= 0 ? FAIL_REPROBE : FAIL_RESCAN;
+	if (op == FAIL_RESCAN)
+		cl = ep;
+	if (op == FAIL_BIND && refs && !refs_read(inst->refs_dev, &base) &&
+	    strcmp(refs_str(&base, "driver_probe.fn"), "-"))
+		snprintf(fn, sizeof(fn), "%s", refs_str(&base, "driver_probe.fn"));
+	else if (op != FAIL_BIND)
+		snprintf(fn, sizeof(fn), "iommu_probe_device");
 	if (nclients < 0)
 		no_fail = "not cycled: see its unbind_rebind or client_cycles result";
-	else if (!inst->refs_dev[0])
-		no_fail = "no reference counters";
-	else if (!bindable && cl < 0)
-		no_fail = "cannot be unbound, and no client without a driver to probe again";
+	else if (op == FAIL_RESCAN && ep < 0)
+		no_fail = "cannot be unbound, no client to probe again or endpoint to remove";
 	if (no_fail) {
 		ksft_test_result_code(KSFT_SKIP, name, "%s", no_fail);
 		return;
 	}
 	mark = journal_mark();
 	ret = journal_inst(inst, clients, nclients, bindable);
-	no_fail = ret ? "cannot journal" : fail_nth_init(&fmark);
+	no_fail = ret ? "cannot journal" : fail_nth_init(&fmark, fn[0] ? fn : NULL);
+	if (!ret && no_fail && fn[0] && op != FAIL_RESCAN) {
+		unfiltered = no_fail;
+		no_fail = fail_nth_init(&fmark, NULL);
+	}
 	if (no_fail) {
 		journal_clear_from(mark);
-		ksft_test_result_code(KSFT_SKIP, name, "%s", no_fail);
+		ksft_test_result_code(KSFT_SKIP, name, "%s%s", no_fail, op != FAIL_RESCAN ? "" :
+				      ": a rescan needs it (device_add() failures oops the PCI core)");
 		return;
 	}
-	ksft_print_msg("%s: fault injection: allocation n of each %s%s%s fails, n = 1..%d\n",
-		       inst->name, op, cl < 0 ? "" : " of ", cl < 0 ? "" : clients[cl].name,
-		       fail_points);
+	if (op != FAIL_BIND)
+		snprintf(of, sizeof(of), " of %s", clients[cl].name);
+	ksft_print_msg("%s: fault injection: allocation n of each %s%s fails, n = 1..%d, %s%s\n",
+		       inst->name, fail_op_names[op], of, fail_points,
+		       fn[0] && !unfiltered ? "counting only those under " : "any allocation: ",
+		       fn[0] && !unfiltered ? fn : unfiltered ?: "no function to filter on");
 	kl = kmemleak(false, kml, sizeof(kml));
 	if (kl >= 0)
 		kmemleak(true, kml, sizeof(kml));
-	ret = refs_settle() ?: refs_read(inst->refs_dev, &base);
+	ret = refs ? refs_settle() ?: refs_read(inst->refs_dev, &base) : 0;
 	if (ret)
 		snprintf(msg, sizeof(msg), "counters: %s", strerror(-ret));
 	for (n = 1; !ret && injected && n <= fail_points; n = last + 1) {
 		for (m = n; !ret && m < n + FAIL_BATCH && m <= fail_points; m++) {
-			ret = fail_point(inst, clients, nclients, cl, m, &injected, &err,
+			ret = fail_point(inst, clients, nclients, op, cl, m, &injected, &err,
 					 &degraded, msg, sizeof(msg));
 			if (ret || !injected)
 				break;
@@ -733,18 +774,19 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			last = m;
 			if (degraded) {
 				ksft_print_msg("%s: point %d of the %s: %s\n", inst->name, m,
-					       op, "it succeeded, a client without its IOMMU");
+					       fail_op_names[op],
+					       "it succeeded, a client without its IOMMU");
 				bad++;
 			}
 			if (kmsg_splat(msg, sizeof(msg))) {
 				ksft_print_msg("%s: point %d of the %s (%s): kernel splat: %s\n",
-					       inst->name, m, op, err ? strerror(-err) : "success",
-					       msg);
+					       inst->name, m, fail_op_names[op],
+					       err ? strerror(-err) : "success", msg);
 				splats++;
 			}
 		}
-		if (ret || last < n)
-			break;
+		if (ret || last < n || !refs)
+			continue;
 		ret = refs_check(inst->refs_dev, &base, 1, &now, msg, sizeof(msg));
 		if (ret < 0)
 			snprintf(msg, sizeof(msg), "counters: %s", strerror(-ret));
@@ -754,13 +796,13 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		base = now;
 		ret = 0;
 		for (m = n; !ret && m <= last; m++) {
-			ret = fail_point(inst, clients, nclients, cl, m, &injected, &err,
+			ret = fail_point(inst, clients, nclients, op, cl, m, &injected, &err,
 					 &degraded, msg, sizeof(msg));
 			if (ret ||
 			    refs_check(inst->refs_dev, &base, 1, &now, msg, sizeof(msg)) <= 0)
 				continue;
-			ksft_print_msg("%s: point %d of the %s (%s): %s\n",
-				       inst->name, m, op, err ? strerror(-err) : "success", msg);
+			ksft_print_msg("%s: point %d of the %s (%s): %s\n", inst->name, m,
+				       fail_op_names[op], err ? strerror(-err) : "success", msg);
 			leaks++;
 			base = now;
 		}
@@ -779,8 +821,13 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		ksft_print_msg("%s: kmemleak: %d new suspect(s)%s%s\n", inst->name, kl > 0 ? kl : 0,
 			       kl > 0 ? ", the first: " : "", kl > 0 ? kml : "");
 	}
-	ksft_print_msg("fail_nth.%s: %d points%s, %d leaks, %d splats, %d degraded\n",
-		       inst->drv, points, injected ? " (bounded by -F)" : "", leaks, splats, bad);
+	if (refs)
+		snprintf(msg, sizeof(msg), "%d leaks", leaks);
+	else
+		snprintf(msg, sizeof(msg), "no counters");
+	ksft_print_msg("fail_nth.%s: %d points of the %s%s, %s, %d splats, %d degraded\n",
+		       drv, points, fail_op_names[op], injected ? " (bounded by -F)" : "", msg,
+		       splats, bad);
 	ksft_test_result_code(leaks || splats ? KSFT_FAIL : KSFT_PASS, name, NULL);
 }
 
