@@ -95,8 +95,8 @@ qemu-x86_64: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) SAFETY=1 TEST_ARGS="-d all -n $(CYCLES)" QEMU_TIMEOUT=900 qemu
 # The fault injection sweep (iommu_unbind_rebind -F) of make check's vtd,
 # arm64 virtio and smmuv3 guests: the first FAIL_POINTS fault points of
-# each bind (of each reprobe for arm-smmu-v3, of each PCI rescan for VT-d)
-# fail in turn; make fail-nth runs every point.
+# each bind (of each reprobe and PCI rescan for arm-smmu-v3, of each PCI
+# rescan for VT-d) fail in turn; make fail-nth runs every point.
 FAIL_POINTS ?= 60
 FAIL_TIMEOUT ?= 1200
 FAIL_RUN = TEST_TIMEOUT=$(FAIL_TIMEOUT) QEMU_TIMEOUT=$(shell echo $$(($(FAIL_TIMEOUT) + 600)))
@@ -123,16 +123,16 @@ soak: $(TREE)
 
 # Every fault injection point (make check's guests run the first
 # FAIL_POINTS) of the guests' IOMMUs: virtio-iommu on both arches,
-# arm-smmu-v3 through the reprobe of its driverless client, VT-d through
-# the PCI rescan of an endpoint, and the test driver; iommu_unbind_rebind
-# only, logs in $(LOGS)/fail-nth-*.
+# arm-smmu-v3 through the reprobe of its driverless client and the PCI
+# rescan of an endpoint, VT-d through that rescan, and the test driver;
+# iommu_unbind_rebind only, quickest first, logs in $(LOGS)/fail-nth-*.
 FAIL_ALL = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(LOGS)/fail-nth-$(1)-$(2) \
 	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1) DEBUG_KERNEL=yes \
 	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all -n 1 -F 100000" \
 	TEST_TIMEOUT=10800 QEMU_TIMEOUT=11400 qemu >$(LOGS)/fail-nth-$(1)-$(2).out 2>&1
 fail-nth: $(TREE)
 	@status=0; mkdir -p $(LOGS); \
-	for g in x86_64,virtio x86_64,vtd aarch64,virtio aarch64,smmuv3; do \
+	for g in x86_64,vtd aarch64,smmuv3 x86_64,virtio aarch64,virtio; do \
 		a=$${g%,*}; m=$${g#*,}; \
 		$(call FAIL_ALL,$$a,$$m) || status=1; \
 		grep -ho 'fail_nth\..*: [0-9]* points.*' $(LOGS)/fail-nth-$$a-$$m/ktap-*.log | \

@@ -702,7 +702,7 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
  * an allocation failing in the PCI core's device_add() oopses it.
  */
 static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
-			  int nclients)
+			  int nclients, bool rescan)
 {
 	int points = 0, leaks = 0, splats = 0, bad = 0, ret = 0, err = 0, n, m = 0;
 	char name[NAME_MAX + 32], msg[1024] = "", kml[512], fn[160] = "", of[NAME_MAX + 8] = "";
@@ -715,7 +715,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 	off_t mark, fmark;
 
 	drv = inst->drv[0] ? inst->drv : inst->name;
-	snprintf(name, sizeof(name), "fail_nth.%s", inst->name);
+	snprintf(name, sizeof(name), "fail_nth%s.%s", rescan ? "_rescan" : "", inst->name);
 	/* Reprobe the first client without a driver, or rescan the first endpoint */
 	for (int i = 0; !bindable && i < nclients; i++) {
 		if (cl < 0 && !clients[i].driver[0])
@@ -724,17 +724,21 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			ep = i;
 	}
 	op = bindable ? FAIL_BIND : refs && cl >= 0 ? FAIL_REPROBE : FAIL_RESCAN;
-	if (op == FAIL_RESCAN)
+	if (nclients < 0)
+		no_fail = "not cycled: see its unbind_rebind or client_cycles result";
+	else if (rescan && op != FAIL_REPROBE)
+		no_fail = "no client to probe again: its fail_nth result sweeps the rescan";
+	else if ((rescan || op == FAIL_RESCAN) && ep < 0)
+		no_fail = "cannot be unbound, no client to probe again or endpoint to remove";
+	if (rescan || op == FAIL_RESCAN) {
+		op = FAIL_RESCAN;
 		cl = ep;
+	}
 	if (op == FAIL_BIND && refs && !refs_read(inst->refs_dev, &base) &&
 	    strcmp(refs_str(&base, "driver_probe.fn"), "-"))
 		snprintf(fn, sizeof(fn), "%s", refs_str(&base, "driver_probe.fn"));
 	else if (op != FAIL_BIND)
 		snprintf(fn, sizeof(fn), "iommu_probe_device");
-	if (nclients < 0)
-		no_fail = "not cycled: see its unbind_rebind or client_cycles result";
-	else if (op == FAIL_RESCAN && ep < 0)
-		no_fail = "cannot be unbound, no client to probe again or endpoint to remove";
 	if (no_fail) {
 		ksft_test_result_code(KSFT_SKIP, name, "%s", no_fail);
 		return;
@@ -829,6 +833,16 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		       drv, points, fail_op_names[op], injected ? " (bounded by -F)" : "", msg,
 		       splats, bad);
 	ksft_test_result_code(leaks || splats ? KSFT_FAIL : KSFT_PASS, name, NULL);
+}
+
+/*
+ * Whether -F also sweeps a PCI rescan of @inst, a "fail_nth_rescan."
+ * result: an IOMMU with counters that cannot be unbound, whose fail_nth
+ * result sweeps the reprobe of a client when it has one without a driver
+ */
+static bool wants_rescan(const struct iommu_inst *inst)
+{
+	return inst->refs_dev[0] && !inst_bindable(inst);
 }
 
 /*
@@ -993,14 +1007,16 @@ int main(int argc, char *argv[])
 	}
 	plan = fail_points ? 2 * n : n;
 	for (int i = 0; i < n; i++)
-		plan += wants_reprobe(&insts[i]);
+		plan += wants_reprobe(&insts[i]) + (fail_points && wants_rescan(&insts[i]));
 	ksft_set_plan(plan);
 	for (int i = 0; i < n; i++) {
 		struct client *clients = NULL;
 		int nclients = test_one(&insts[i], &clients);
 
 		if (fail_points)
-			test_fail_nth(&insts[i], clients, nclients);
+			test_fail_nth(&insts[i], clients, nclients, false);
+		if (fail_points && wants_rescan(&insts[i]))
+			test_fail_nth(&insts[i], clients, nclients, true);
 		if (wants_reprobe(&insts[i]))
 			test_reprobe_one(&insts[i]);
 	}
