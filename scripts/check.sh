@@ -159,7 +159,7 @@ for log in "${ktaps[@]}"; do
 done
 # The fault injection sweeps (iommu_unbind_rebind -F), one line per driver
 for log in "$x86/ktap-vtd-debug-llvm.log" "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log"; do
-	grep -ho 'fail_nth\.[^ ]*: [0-9]* points.*' "$log" 2>/dev/null | sort -u |
+	grep -ho 'fail_nth[_a-z]*\.[^ ]* ([^)]*): [0-9]* points.*' "$log" 2>/dev/null | sort -u |
 		sed "s|\$| ($(guest "$log"))|"
 done
 "$st" --summary

@@ -267,10 +267,13 @@ static inline void check_selected(const char *prog)
 	}
 }
 
-/* Was this real IOMMU (class name or device name) opted in? */
-static inline bool iommu_selected(const char *name, const char *dev)
+/*
+ * Was this real IOMMU (class name or device name) opted in?  With @by_name,
+ * only when named: -d all does not select it.
+ */
+static inline bool iommu_selected(const char *name, const char *dev, bool by_name)
 {
-	if (select_all)
+	if (select_all && !by_name)
 		return true;
 	for (int i = 0; i < nr_selected; i++)
 		if (!strcmp(selected[i], name) || (*dev && !strcmp(selected[i], dev)))

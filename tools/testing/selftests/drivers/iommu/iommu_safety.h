@@ -197,10 +197,10 @@ static inline bool journal_name_ok(const char *s)
  * journals as "fault DIR FILE VALUE"): nothing else is ever written there.
  */
 #define FAULT_DIR	"/sys/kernel/debug"
-static const char * const fault_dirs[] = { "failslab", "fail_page_alloc" };
+static const char * const fault_dirs[] = { "failslab", "fail_page_alloc", "fail_usercopy" };
 static const char * const fault_files[] = {
 	"ignore-gfp-wait", "ignore-gfp-highmem", "min-order", "verbose",
-	"require-start", "require-end",
+	"require-start", "require-end", "reject-start", "reject-end", "stacktrace-depth",
 };
 
 static inline bool fault_attr_ok(const char *dir, const char *file, const char *val)
@@ -214,7 +214,7 @@ static inline bool fault_attr_ok(const char *dir, const char *file, const char *
 	if (!d || !f || !*val)
 		return false;
 	/* The stack-trace filter's addresses, as debugfs prints them */
-	if (!strncmp(file, "require-", 8))
+	if (!strncmp(file, "require-", 8) || !strncmp(file, "reject-", 7))
 		return !strncmp(val, "0x", 2) && val[2] && strlen(val) <= 18 &&
 		       strspn(val + 2, "0123456789abcdef") == strlen(val + 2);
 	return strlen(val) < 4 && strspn(val, "0123456789YN") == strlen(val);
@@ -807,6 +807,23 @@ static inline void need_route_file(const char *file, bool v6)
 }
 
 /* Collect the devices the machine depends on. */
+/* The device of each entry of @dir (a class or a driver's directory) */
+static inline void need_entries(const char *dir, const char *sub, const char *fmt)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "module"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s%s", dir, de->d_name, sub);
+		need_path(path, fmt, de->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
 static inline void needed_scan(void)
 {
 	nr_needed = 0;
@@ -814,6 +831,10 @@ static inline void needed_scan(void)
 	need_mounts();
 	need_swaps();
 	need_consoles();
+	/* A display, a keyboard or mouse, a device assigned to a VM */
+	need_entries("/sys/class/drm", "/device", "drives the display %s");
+	need_entries("/sys/class/input", "/device", "has the input device %s");
+	need_entries("/sys/bus/pci/drivers/vfio-pci", "", "is bound to vfio-pci (%s)");
 	need_route_file("/proc/net/route", false);
 	need_route_file("/proc/net/ipv6_route", true);
 }
@@ -901,46 +922,50 @@ static inline int kmsg_splat(char *line, size_t len)
 }
 
 /*
- * Systematic fault injection, as iommufd_fail_nth.c does it
- * (Documentation/fault-injection/fault-injection.rst, "Systematic faults
- * using fail-nth"): the n-th slab or page allocation of this task fails.
- */
-/*
  * The extent of the kernel function @fn, named as "%ps" names it ("name",
  * or "name [module]"): from its address in /proc/kallsyms to the next
- * symbol's.  Returns 0, -ENOENT when it is not there (or the addresses
- * are hidden), -ENOTUNIQ when several functions have that name.
+ * symbol's.  Returns NULL, or why it cannot be had.
  */
-static inline int fn_extent(const char *fn, unsigned long *start, unsigned long *end)
+static inline const char *fn_extent(const char *fn, unsigned long *start, unsigned long *end)
 {
-	char want[128], want_mod[64] = "", name[128], mod[64], line[512], type;
+	char want[512], want_mod[64] = "", name[512], mod[64], type, *line = NULL;
 	unsigned long addr;
+	bool hidden = false;
+	size_t size = 0;
 	int found = 0;
 	FILE *f;
 
-	if (sscanf(fn, "%127s [%63[^]]]", want, want_mod) < 1)
-		return -ENOENT;
+	if (sscanf(fn, "%511s [%63[^]]]", want, want_mod) < 1)
+		return "no function name";
 	f = fopen("/proc/kallsyms", "r");
 	if (!f)
-		return -errno;
+		return "no /proc/kallsyms";
 	*start = *end = 0;
-	while (fgets(line, sizeof(line), f)) {
+	while (getline(&line, &size, f) > 0) {
 		mod[0] = '\0';
-		if (sscanf(line, "%lx %c %127s [%63[^]]]", &addr, &type, name, mod) >= 3 &&
-		    addr && strchr("tT", type) && !strcmp(name, want) && !strcmp(mod, want_mod)) {
-			*start = addr;
-			found++;
-		}
+		if (sscanf(line, "%lx %c %511s [%63[^]]]", &addr, &type, name, mod) < 3 ||
+		    !strchr("tT", type) || strcmp(name, want) || strcmp(mod, want_mod))
+			continue;
+		hidden |= !addr;
+		*start = addr;
+		found++;
 	}
 	/* Not sorted: modules come after the kernel's symbols */
 	rewind(f);
-	while (found == 1 && fgets(line, sizeof(line), f)) {
+	while (found == 1 && *start && getline(&line, &size, f) > 0) {
 		addr = strtoul(line, NULL, 16);
 		if (addr > *start && (!*end || addr < *end))
 			*end = addr;
 	}
+	free(line);
 	fclose(f);
-	return found > 1 ? -ENOTUNIQ : *end ? 0 : -ENOENT;
+	if (!found)
+		return "not in /proc/kallsyms";
+	if (found > 1)
+		return "several functions of that name in /proc/kallsyms";
+	if (hidden)
+		return "/proc/kallsyms hides the addresses (kptr_restrict)";
+	return *end ? NULL : "no symbol after it in /proc/kallsyms";
 }
 
 /* Journal @dir/@file's value and write @val there; 0 or -1 */
@@ -952,7 +977,7 @@ static inline int fault_set(const char *dir, const char *file, const char *val)
 	snprintf(path, sizeof(path), FAULT_DIR "/%s/%s", dir, file);
 	f = fopen(path, "r");
 	if (!f)
-		return 0;	/* no fail_page_alloc: failslab only */
+		return 0;	/* not in this kernel */
 	if (!fgets(old, sizeof(old), f))
 		old[0] = '\0';
 	fclose(f);
@@ -964,12 +989,17 @@ static inline int fault_set(const char *dir, const char *file, const char *val)
 }
 
 /*
+ * Systematic fault injection, as iommufd_fail_nth.c does it
+ * (Documentation/fault-injection/fault-injection.rst, "Systematic faults
+ * using fail-nth"): the n-th slab or page allocation of this task fails.
+ *
  * Let failslab and fail_page_alloc fail any allocation of this task,
  * GFP_KERNEL ones included, without logging each failure (verbose 0), as
- * iommufd_fail_nth.c does, and order-0 pages too (min-order 0).  With
- * @fn, only allocations made under the kernel function @fn (fn_extent())
- * count and fail: the stack-trace filter (require-start and require-end,
- * CONFIG_FAULT_INJECTION_STACKTRACE_FILTER).  The old values are journaled
+ * iommufd_fail_nth.c does, and order-0 pages too (min-order 0).  The
+ * stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER) of every
+ * capability fail-nth drives is set too: with @fn, only what is done under
+ * the kernel function @fn (fn_extent()), within the 32 innermost frames,
+ * counts and fails; without, anything does.  The old values are journaled
  * ("fault" lines) and put back by journal_restore_from(@mark).  Returns
  * NULL, or why fault injection (with @fn: filtered) is not available.
  */
@@ -984,7 +1014,8 @@ static inline const char *fail_nth_init(off_t *mark, const char *fn)
 		{ "fail_page_alloc", "verbose", "0" },
 	};
 	char path[PATH_MAX], range[2][24];
-	unsigned long start = 0, end = 0;
+	unsigned long start = 0, end = ~0UL;
+	const char *why;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
 	if (fail_nth_fd < 0)
@@ -995,19 +1026,23 @@ static inline const char *fail_nth_init(off_t *mark, const char *fn)
 		return "no " FAULT_DIR "/failslab (CONFIG_FAILSLAB, FAULT_INJECTION_DEBUG_FS)";
 	if (fn && !exists(FAULT_DIR "/failslab/require-start"))
 		return "no stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)";
-	if (fn && fn_extent(fn, &start, &end))
-		return "the function to filter on is not in /proc/kallsyms, or not only once";
+	if (fn) {
+		why = fn_extent(fn, &start, &end);
+		if (why)
+			return why;
+	}
 	*mark = journal_mark();
 	for (size_t i = 0; i < ARRAY_SIZE(set); i++)
 		if (fault_set(set[i].dir, set[i].file, set[i].val))
 			goto fail;
-	if (!fn)
-		return NULL;
 	snprintf(range[0], sizeof(range[0]), "0x%016lx", start);
 	snprintf(range[1], sizeof(range[1]), "0x%016lx", end);
 	for (size_t i = 0; i < ARRAY_SIZE(fault_dirs); i++)
 		if (fault_set(fault_dirs[i], "require-start", range[0]) ||
-		    fault_set(fault_dirs[i], "require-end", range[1]))
+		    fault_set(fault_dirs[i], "require-end", range[1]) ||
+		    fault_set(fault_dirs[i], "reject-start", "0x0000000000000000") ||
+		    fault_set(fault_dirs[i], "reject-end", "0x0000000000000000") ||
+		    fault_set(fault_dirs[i], "stacktrace-depth", "32"))
 			goto fail;
 	return NULL;
 fail:

@@ -481,16 +481,27 @@ static int test_one(const struct iommu_inst *inst, struct client **out)
 	snprintf(name, sizeof(name), "%s.%s", bindable ? "unbind_rebind" : "client_cycles",
 		 inst->name);
 	if (!inst->dev_name[0])
-		cannot = "no parent device, as Intel VT-d and AMD-Vi register theirs";
+		cannot = "no parent device, as Intel VT-d registers its IOMMUs";
 	else if (!inst->drv_path[0])
 		cannot = "no driver bound to its device";
 	else
 		cannot = "its driver has suppress_bind_attrs";
 
-	if (!inst->test && !iommu_selected(inst->name, inst->dev_name)) {
+	if (!inst->test && !iommu_selected(inst->name, inst->dev_name, false)) {
 		skip_one(name, inst,
 			 "real IOMMU (driver %s), not cycled by default: opt in with -d %s or -d all (KSELFTEST_IOMMU_UNBIND_REBIND_ARGS)",
 			 inst->drv, inst->name);
+		return -1;
+	}
+	/*
+	 * Without a driver, its clients are what would be removed: often all
+	 * of a machine's PCI devices (or a laptop's display), so only by name
+	 */
+	if (!inst->test && !inst->drv_path[0] &&
+	    !iommu_selected(inst->name, inst->dev_name, true)) {
+		skip_one(name, inst,
+			 "%s: its PCI endpoint clients would be removed and rescanned; -d all does not, -d %s does",
+			 cannot, inst->name);
 		return -1;
 	}
 
@@ -749,11 +760,14 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 	if (!ret && no_fail && fn[0] && op != FAIL_RESCAN) {
 		unfiltered = no_fail;
 		no_fail = fail_nth_init(&fmark, NULL);
+	} else if (!ret && no_fail && op == FAIL_RESCAN) {
+		snprintf(msg, sizeof(msg), "%s: %s, which a rescan needs (%s)", fn, no_fail,
+			 "a failed device_add() oopses the PCI core");
+		no_fail = msg;
 	}
 	if (no_fail) {
 		journal_clear_from(mark);
-		ksft_test_result_code(KSFT_SKIP, name, "%s%s", no_fail, op != FAIL_RESCAN ? "" :
-				      ": a rescan needs it (device_add() failures oops the PCI core)");
+		ksft_test_result_code(KSFT_SKIP, name, "%s", no_fail);
 		return;
 	}
 	if (op != FAIL_BIND)
@@ -829,10 +843,16 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		snprintf(msg, sizeof(msg), "%d leaks", leaks);
 	else
 		snprintf(msg, sizeof(msg), "no counters");
-	ksft_print_msg("fail_nth.%s: %d points of the %s%s, %s, %d splats, %d degraded\n",
-		       drv, points, fail_op_names[op], injected ? " (bounded by -F)" : "", msg,
-		       splats, bad);
-	ksft_test_result_code(leaks || splats ? KSFT_FAIL : KSFT_PASS, name, NULL);
+	ksft_print_msg("%s (%s): %d points of the %s%s, %s, %d splats, %d degraded\n",
+		       name, drv, points, fail_op_names[op], injected ? " (bounded by -F)" : "",
+		       msg, splats, bad);
+	/* A filter that matches nothing would pass without testing anything */
+	if (!points)
+		ksft_test_result_code(KSFT_FAIL, name, "the %s reached no injection point%s%s",
+				      fail_op_names[op], fn[0] && !unfiltered ? " under " : "",
+				      fn[0] && !unfiltered ? fn : "");
+	else
+		ksft_test_result_code(leaks || splats ? KSFT_FAIL : KSFT_PASS, name, NULL);
 }
 
 /*
@@ -871,7 +891,7 @@ static void test_reprobe_one(const struct iommu_inst *inst)
 	struct refs base, now;
 
 	snprintf(name, sizeof(name), "reprobe.%s", inst->name);
-	if (!inst->test && !iommu_selected(inst->name, inst->dev_name)) {
+	if (!inst->test && !iommu_selected(inst->name, inst->dev_name, false)) {
 		skip_one(name, inst,
 			 "real IOMMU (driver %s), not cycled by default: opt in with -d %s or -d all (KSELFTEST_IOMMU_UNBIND_REBIND_ARGS)",
 			 inst->drv[0] ? inst->drv : "-", inst->name);
