@@ -199,7 +199,7 @@ static inline bool journal_name_ok(const char *s)
 #define FAULT_DIR	"/sys/kernel/debug"
 static const char * const fault_dirs[] = { "failslab", "fail_page_alloc", "fail_usercopy" };
 static const char * const fault_files[] = {
-	"ignore-gfp-wait", "ignore-gfp-highmem", "min-order", "verbose",
+	"ignore-gfp-wait", "ignore-gfp-highmem", "min-order", "verbose", "cache-filter",
 	"require-start", "require-end", "reject-start", "reject-end", "stacktrace-depth",
 };
 
@@ -1007,6 +1007,7 @@ static inline const char *fail_nth_init(off_t *mark, const char *fn)
 {
 	static const struct { const char *dir, *file, *val; } set[] = {
 		{ "failslab", "ignore-gfp-wait", "N" },
+		{ "failslab", "cache-filter", "N" },
 		{ "failslab", "verbose", "0" },
 		{ "fail_page_alloc", "ignore-gfp-wait", "N" },
 		{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
