@@ -245,16 +245,21 @@ check-patches: $(TREE)
 
 # The harness must fail when a guest test fails, when the kernel WARNs or
 # oopses and when a test hangs: boot make's kernel with the faults injected
-# and expect each failure.  Two boots: a failing program, a hanging one and
-# a WARN share one, as each gives its own failed result; an oops stops the
-# guest.
+# and expect each failure.  Two boots: a failing program, a hanging one, a
+# WARN and a leak on an allocation failure path share one, as each gives
+# its own failed result; an oops stops the guest.
 # "warn" loads the test driver with warn_on_release=1: the program must
 # fail the result of the instance whose cycle WARNed, from the kernel log
-# it reads itself.
-HARNESS_BOOTS := fail+hang+warn oops
+# it reads itself.  "allocfail" sets alloc_fail_leak on the second
+# instance and runs iommu_unbind_rebind -F: its filtered sweep must fail
+# that instance at a point whose allocation failure leaked in probe_device.
+HARNESS_BOOTS := fail+hang+warn+allocfail oops
 HARNESS_EXPECT_fail := not ok .*selftests: harness: inject-fail.sh \# exit=1
 HARNESS_EXPECT_hang := not ok .*selftests: harness: inject-hang.sh \# TIMEOUT
 HARNESS_EXPECT_warn := not ok [0-9]+ unbind_rebind.test-iommus:iommu0 \# +kernel splat during its cycles: WARNING
+HARNESS_EXPECT_allocfail := not ok [0-9]+ fail_nth.test-iommus:iommu1 \# +[0-9]+ leak\(s\), the first at point [0-9]+ of the bind \(Cannot allocate memory\): .*probe_device
+# (and its plain cycles pass: the leak is on the failure path only)
+HARNESS_PLAIN_allocfail := ^\# ok [0-9]+ unbind_rebind.test-iommus:iommu1$$
 HARNESS_EXPECT_oops := the guest did not finish
 check-harness: $(TREE)
 	@for boot in $(HARNESS_BOOTS); do \
@@ -267,10 +272,12 @@ check-harness: $(TREE)
 			{ echo "not ok harness detects injected $$boot: no summary"; exit 1; }; \
 		for inject in $$(echo $$boot | tr + ' '); do \
 			case $$inject in \
+			allocfail) expect='$(HARNESS_EXPECT_allocfail)' ;; \
 			fail) expect='$(HARNESS_EXPECT_fail)' ;; hang) expect='$(HARNESS_EXPECT_hang)' ;; \
 			warn) expect='$(HARNESS_EXPECT_warn)' ;; oops) expect='$(HARNESS_EXPECT_oops)' ;; esac; \
-			grep -qE "$$expect" $$out $$ktap || \
-				{ echo "not ok harness detects injected $$inject: no line matching: $$expect"; exit 1; }; \
+			plain='$(HARNESS_PLAIN_allocfail)'; [ $$inject = allocfail ] || plain=.; \
+			for e in "$$expect" "$$plain"; do grep -qE "$$e" $$out $$ktap || \
+				{ echo "not ok harness detects injected $$inject: no line matching: $$e"; exit 1; }; done; \
 			echo "ok harness detects injected $$inject: $$(cat $$out $$ktap | grep -m1 -E "$$expect")"; \
 		done; \
 	done

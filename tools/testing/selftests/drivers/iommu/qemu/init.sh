@@ -19,9 +19,9 @@
 #   iommu_qemu.modules="..." modules of /lib/modules/*/extra to load
 #                            first: the suite runs on the IOMMUs that
 #                            appear
-#   iommu_qemu.inject=fail+hang+warn|oops  test the harness itself (any
-#                                         of fail, hang, warn, oops, joined
-#                                         with +)
+#   iommu_qemu.inject=fail+hang+warn+allocfail|oops  test the harness
+#                            itself (any of fail, hang, warn, allocfail,
+#                            oops, joined with +)
 
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PATH
@@ -136,10 +136,16 @@ for f in fail hang; do
 	echo harness:inject-$f.sh >>kselftest-list.txt
 	sel="$sel -t harness:inject-$f.sh"
 done
-if injected warn; then
-	# The test driver WARNs when a client is released: the cycle of
-	# its first instance must fail with the splat
-	modprobe test_iommu instances=1 clients=2 warn_on_release=1
+# warn: the test driver WARNs (once) when a client is released: the
+# cycle of its first instance must fail with the splat.  allocfail: its
+# second instance leaks on an allocation failure path only: the filtered
+# fault injection sweep must fail it and name the point.
+if injected warn || injected allocfail; then
+	modprobe test_iommu instances=2 clients=2 $(injected warn && echo warn_on_release=1)
+fi
+if injected allocfail; then
+	echo alloc_fail_leak >/sys/kernel/debug/test-iommu/test-iommus:iommu1/inject
+	export KSELFTEST_IOMMU_UNBIND_REBIND_ARGS="-F 1000"
 fi
 if injected oops; then
 	echo EXCEPTION >/sys/kernel/debug/provoke-crash/DIRECT
@@ -156,7 +162,7 @@ for t in $direct; do
 	echo "# selftests: drivers/iommu: $t"
 	(cd drivers/iommu && ./$t $args) 2>&1 | sed 's/^/# /'
 done
-if injected warn; then
+if injected warn || injected allocfail; then
 	for i in /sys/bus/platform/drivers/test-iommu/test-iommus:*; do
 		echo "${i##*/}" >/sys/bus/platform/drivers/test-iommu/unbind
 	done
