@@ -10,9 +10,9 @@
 # KSRC BASE2 CYCLES FRESH
 #
 # make check runs two lanes at once.  The guests use one CPU each, so the
-# x86_64 lane (its kernel, then its guests one after the other) runs beside
-# the other lane (patch checks, the arm64 kernel and guests, compile tests,
-# size check).  Kernel builds run at a lower priority than the guests,
+# x86_64 lane (its kernel, its guests one after the other, then the patch
+# checks) runs beside the other lane (the arm64 kernel and guests,
+# check-driver, compile tests, size check).  Kernel builds run at a lower priority than the guests,
 # whose tests have timeouts.  With the same inputs as a passed stage
 # (scripts/inputs-key.sh), the stage is reused, not run again, unless
 # FRESH=1.
@@ -108,17 +108,18 @@ lane_x86() {
 	"$st" -o "$LOGS/check-harness.log" check-harness m check-harness || s=1
 	"$st" -o "$LOGS/ksft-build.log" check-ksft-build m check-ksft-build || s=1
 	"$st" -o "$LOGS/check-checker.log" check-checker m check-checker || s=1
+	# (here, as the arm64 lane is the longer)
+	"$st" -o "$LOGS/check-patches.log" check-patches m check-patches || s=1
+	# The config make builds without the debug options (bench and
+	# bisect-check use it): every option its fragments ask for survives.
+	"$st" config.x86_64 m config-x86_64 || s=1
+	"$st" -o "$LOGS/check-series.log" check-series m check-series || s=1
 	return $s
 }
 
 lane_other() {
 	local s=0
 
-	"$st" -o "$LOGS/check-patches.log" check-patches m check-patches || s=1
-	# The config make builds without the debug options (bench and
-	# bisect-check use it): every option its fragments ask for survives.
-	"$st" config.x86_64 m config-x86_64 || s=1
-	"$st" -o "$LOGS/check-series.log" check-series m check-series || s=1
 	"$st" -p "$KBUILD/aarch64/kernel-debug" build.aarch64 build build-aarch64 || s=1
 	"$st" -k "$arm/ktap-virtio-debug.log" -k "$arm/console-virtio-debug.log" qemu-aarch64 m qemu-aarch64 || s=1
 	"$st" -k "$arm/ktap-smmuv3-debug.log" -k "$arm/console-smmuv3-debug.log" qemu-aarch64-smmuv3 m qemu-aarch64-smmuv3 || s=1
