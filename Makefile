@@ -111,6 +111,22 @@ qemu-aarch64: $(TREE)
 qemu-aarch64-smmuv3: $(TREE)
 	@$(call HARNESS,aarch64) $(ARM) MACHINE=smmuv3 TEST_ARGS="-d all -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 
+# The driver core's device_get/device_put events alone, on a device
+# outside the IOMMU code (trace-recipe/trace-recipe.sh): the arm64 guest
+# with a syscon-reboot-mode node, the recipe run on Linux 7.3-rc7's
+# reboot-mode.c, built as a module, and on the kernel's, which has the fix.
+RECIPE = $(QEMU_DIR)/trace-recipe
+trace-recipe: $(TREE)
+	@d=$(LOGS)/trace-recipe; rm -rf $$d; mkdir -p $$d; \
+	$(call HARNESS,aarch64) $(ARM) kernel >$$d/kernel.log 2>&1 || { tail -20 $$d/kernel.log; exit 1; }; \
+	base=$$($(CURDIR)/scripts/fetch-base.sh $(BASE) $(CACHE)/base) || exit 1; \
+	cp $$base/drivers/power/reset/reboot-mode.c $$d/ && echo 'obj-m := reboot-mode.o' >$$d/Kbuild && \
+	$(LOCK) $(MAKE) -s -C $(SRC) O=$(KBUILD)/aarch64/kernel-debug ARCH=arm64 \
+		CROSS_COMPILE=$(if $(filter aarch64,$(shell uname -m)),,aarch64-linux-gnu-) M=$$d modules && \
+	$(call HARNESS,aarch64) $(ARM) BUILD_PATH=$$d/guest DT=$(RECIPE)/reboot-mode.dtsi \
+		TESTS=trace-recipe.sh EXTRA_PROGS="$(RECIPE)/trace-recipe.sh $$d/reboot-mode.ko" \
+		QEMU_TIMEOUT=600 qemu
+
 # 100 unbind/rebind cycles of virtio-iommu under the debug config, both
 # arches (iommu_unbind_rebind only, SOAK_CYCLES cycles).
 SOAK_CYCLES ?= 100
@@ -292,5 +308,5 @@ clean:
 .PHONY: all deps tree run driver check-driver build-x86_64 build-aarch64 config-x86_64 qemu-x86_64 \
 	build-x86_64-fast qemu-x86_64-fast \
 	qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
-	check-checker checker-tree soak bench series check-series bisect-check compile-test \
+	check-checker checker-tree soak bench trace-recipe series check-series bisect-check compile-test \
 	size-check distro-cost check-patches check-harness check clean
