@@ -167,7 +167,8 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"            leave it empty (the programs that journal)\n"
 		"  -F N      fault injection: iommu_unbind_rebind fails the 1st, 2nd, ...\n"
 		"            Nth allocation of each bind (or reprobe), then cycles cleanly\n"
-		"            and checks that nothing leaked (0: off, the default)\n",
+		"            and checks that nothing leaked; iommu_test_driver runs\n"
+		"            test_iommu.alloc_fail_leak (0: off, the default)\n",
 		prog, err, prog);
 	exit(KSFT_FAIL);
 }

@@ -517,6 +517,86 @@ static void test_scenario(int idx)
 }
 
 /*
+ * test_iommu.alloc_fail_leak: a leak on an allocation failure path only.
+ * Plain cycles of the first instance stay balanced; fault injection as
+ * iommu_unbind_rebind -F does it (the n-th allocation of the bind fails,
+ * n = 1, 2, ..., then a clean cycle) catches it in probe_device, counting,
+ * with the stack-trace filter, only the allocations under the driver's
+ * probe(), as iommu_unbind_rebind does (without it, all of the bind's).
+ */
+static void test_alloc_fail(void)
+{
+	const char *name = "test_iommu.alloc_fail_leak", *why;
+	char msg[1024] = "", path[PATH_MAX];
+	bool injected = true, caught = false, filtered;
+	struct refs pre, now;
+	int ret, n, err = 0;
+	off_t fmark;
+
+	why = fail_points ? NULL : "no -F: fault injection not asked for";
+	/* As iommu_unbind_rebind -F: only what the driver's probe() allocates */
+	filtered = !why && !refs_read(insts[0], &pre) &&
+		   !fail_nth_init(&fmark, refs_str(&pre, "driver_probe.fn"));
+	if (!why && !filtered)
+		why = fail_nth_init(&fmark, NULL);
+	if (why) {
+		ksft_test_result_code(KSFT_SKIP, name, "%s", why);
+		return;
+	}
+	snprintf(path, sizeof(path), TEST_IOMMU_DRIVER "/%s", insts[0]);
+	ret = refs_read(insts[0], &pre) ?: set_inject(insts[0], "alloc_fail_leak");
+	for (int c = 0; !ret && c < cycles; c++)
+		ret = cycle(true, true, msg, sizeof(msg));
+	if (!ret && refs_check(insts[0], &pre, cycles, &now, msg, sizeof(msg))) {
+		journal_restore_from(fmark);
+		set_inject(insts[0], "none");
+		ksft_test_result_code(KSFT_FAIL, name, "plain cycles: %s", msg);
+		return;
+	}
+	for (n = 1; !ret && !caught && injected && n < 1000; n++) {
+		ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[0]);
+		if (!ret)
+			err = fail_nth_write(TEST_IOMMU_DRIVER "/bind", insts[0], n, &injected);
+		if (!ret && exists(path))
+			ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[0]);
+		if (!ret)
+			ret = write_str(TEST_IOMMU_DRIVER "/bind", insts[0]);
+		if (!ret)
+			ret = wait_clients(0, clients_of(0), msg, sizeof(msg));
+		if (!ret)
+			caught = refs_check(insts[0], &pre, 1, &now, msg, sizeof(msg)) > 0;
+	}
+	journal_restore_from(fmark);
+	set_inject(insts[0], "none");
+	/* A failed step may have left it unbound */
+	if (!exists(path) && !write_str(TEST_IOMMU_DRIVER "/bind", insts[0]))
+		wait_clients(0, clients_of(0), msg + strlen(msg), sizeof(msg) - strlen(msg));
+	if (ret || !caught) {
+		ksft_test_result_code(KSFT_FAIL, name, "%d fault injection points: %s", n - 1,
+				      ret ? (*msg ? msg : strerror(-ret)) : "not caught");
+		return;
+	}
+	ksft_print_msg("%s: plain cycles balanced; point %d%s (bind failed: %s): %s\n",
+		       insts[0], n - 1, filtered ? " under the driver's probe()" : "",
+		       err ? strerror(-err) : "no error", msg);
+	/* Kept by a probe_device() call that failed */
+	if (refs_site(&now, "probe_device", "error_leaks") <=
+	    refs_site(&pre, "probe_device", "error_leaks")) {
+		ksft_test_result_code(KSFT_FAIL, name, "not leaked by a failed probe_device()");
+		return;
+	}
+	ret = refs_check(insts[0], &pre, 1, &now, msg, sizeof(msg));
+	if (ret) {
+		ksft_test_result_code(KSFT_FAIL, name, "not restored: %s",
+				      ret < 0 ? strerror(-ret) : msg);
+		return;
+	}
+	if (logged_splat(name))
+		return;
+	ksft_test_result_code(KSFT_PASS, name, NULL);
+}
+
+/*
  * The reprobe file: an of_xlate() leak shows in cycles that probe the
  * clients again without unbinding the IOMMU; bad input is refused and
  * changes nothing.
@@ -664,7 +744,7 @@ int main(int argc, char *argv[])
 			       strerror(-ret));
 	if (ret)
 		ksft_exit_fail_msg("loading %s: %s\n", TEST_IOMMU_MODULE, strerror(-ret));
-	ksft_set_plan(4 + NR_SCENARIOS + ARRAY_SIZE(seeds));
+	ksft_set_plan(5 + NR_SCENARIOS + ARRAY_SIZE(seeds));
 	ksft_print_msg("%s loaded (%s): instances %s and %s%s%s%s\n", TEST_IOMMU_MODULE,
 		       MODULE_PARAMS, insts[0], insts[1], nr_insts > FIXED ? ", fixed " : "",
 		       nr_insts > FIXED ? insts[FIXED] : "", has_dual ? ", a client of two" : "");
@@ -673,6 +753,7 @@ int main(int argc, char *argv[])
 	for (int i = 0; i < NR_SCENARIOS; i++)
 		test_scenario(i);
 	test_reprobe();
+	test_alloc_fail();
 	test_seeds();
 	ret = test_iommu_unload();
 	if (ret)

@@ -717,11 +717,10 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 {
 	int points = 0, leaks = 0, splats = 0, bad = 0, ret = 0, err = 0, n, m = 0;
 	char name[NAME_MAX + 32], msg[1024] = "", kml[512], fn[160] = "", of[NAME_MAX + 8] = "";
-	char first[1100] = "";
 	bool bindable = inst_bindable(inst), injected = true, degraded;
 	bool refs = inst->refs_dev[0];
 	const char *no_fail = NULL, *unfiltered = NULL, *drv;
-	int cl = -1, ep = -1, last = 0, kl;
+	int cl = -1, ep = -1, last = 0, kl, first = 0, first_err = 0;
 	struct refs base, now;
 	enum fail_op op;
 	off_t mark, fmark;
@@ -820,9 +819,10 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 			if (ret ||
 			    refs_check(inst->refs_dev, &base, 1, &now, msg, sizeof(msg)) <= 0)
 				continue;
-			if (!leaks++)
-				snprintf(first, sizeof(first), "point %d of the %s (%s): %s", m,
-					 fail_op_names[op], err ? strerror(-err) : "success", msg);
+			if (!leaks++) {
+				first = m;
+				first_err = err;
+			}
 			ksft_print_msg("%s: point %d of the %s (%s): %s\n", inst->name, m,
 				       fail_op_names[op], err ? strerror(-err) : "success", msg);
 			base = now;
@@ -855,7 +855,10 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 				      fail_op_names[op], fn[0] && !unfiltered ? " under " : "",
 				      fn[0] && !unfiltered ? fn : "");
 	else if (leaks)
-		ksft_test_result_code(KSFT_FAIL, name, "%d leak(s), the first at %s", leaks, first);
+		ksft_test_result_code(KSFT_FAIL, name,
+				      "%d leak(s), the first at point %d of the %s (%s)",
+				      leaks, first, fail_op_names[op],
+				      first_err ? strerror(-first_err) : "success");
 	else if (splats)
 		ksft_test_result_code(KSFT_FAIL, name, "%d kernel splat(s)", splats);
 	else
