@@ -273,8 +273,10 @@ HARNESS_BOOTS := fail+hang+warn+allocfail oops
 HARNESS_EXPECT_fail := not ok .*selftests: harness: inject-fail.sh \# exit=1
 HARNESS_EXPECT_hang := not ok .*selftests: harness: inject-hang.sh \# TIMEOUT
 HARNESS_EXPECT_warn := not ok [0-9]+ unbind_rebind.test-iommus:iommu0 \# +kernel splat during its cycles: WARNING
-HARNESS_EXPECT_allocfail := not ok [0-9]+ fail_nth.test-iommus:iommu1 \# +[0-9]+ leak\(s\), the first at point [0-9]+ of the bind \(Cannot allocate memory\): .*probe_device
-# (and its plain cycles pass: the leak is on the failure path only)
+HARNESS_EXPECT_allocfail := not ok [0-9]+ fail_nth.test-iommus:iommu1 \# +[0-9]+ leak\(s\), the first at point [0-9]+ of the bind \(Cannot allocate memory\)
+# (the point's line names the failed probe_device() that leaked, and the
+# instance's plain cycles pass: the leak is on the failure path only)
+HARNESS_SITE_allocfail := test-iommus:iommu1: point [0-9]+ of the bind \(Cannot allocate memory\): .*probe_device \([^)]*\): [^;]*leaked by failed calls
 HARNESS_PLAIN_allocfail := ^\# ok [0-9]+ unbind_rebind.test-iommus:iommu1$$
 HARNESS_EXPECT_oops := the guest did not finish
 check-harness: $(TREE)
@@ -291,8 +293,9 @@ check-harness: $(TREE)
 			allocfail) expect='$(HARNESS_EXPECT_allocfail)' ;; \
 			fail) expect='$(HARNESS_EXPECT_fail)' ;; hang) expect='$(HARNESS_EXPECT_hang)' ;; \
 			warn) expect='$(HARNESS_EXPECT_warn)' ;; oops) expect='$(HARNESS_EXPECT_oops)' ;; esac; \
-			plain='$(HARNESS_PLAIN_allocfail)'; [ $$inject = allocfail ] || plain=.; \
-			for e in "$$expect" "$$plain"; do grep -qE "$$e" $$out $$ktap || \
+			site='$(HARNESS_SITE_allocfail)' plain='$(HARNESS_PLAIN_allocfail)'; \
+			[ $$inject = allocfail ] || site=. plain=.; \
+			for e in "$$expect" "$$site" "$$plain"; do grep -qE "$$e" $$out $$ktap || \
 				{ echo "not ok harness detects injected $$inject: no line matching: $$e"; exit 1; }; done; \
 			echo "ok harness detects injected $$inject: $$(cat $$out $$ktap | grep -m1 -E "$$expect")"; \
 		done; \

@@ -9,11 +9,11 @@
 # From the Makefile's environment: ROOT BUILD LOGS CACHE KBUILD SRC BASE
 # KSRC BASE2 CYCLES FRESH
 #
-# make check runs two lanes at once.  The guests use one CPU each, so the
-# x86_64 lane (its kernel, its guests one after the other, then the patch
-# checks) runs beside the other lane (the arm64 kernel and guests,
-# check-driver, compile tests, size check).  Kernel builds run at a lower priority than the guests,
-# whose tests have timeouts.  With the same inputs as a passed stage
+# make check runs two lanes at once: the x86_64 lane (its kernel, its
+# guests one after the other, then the patch checks) beside the other lane
+# (the arm64 kernel and guests, check-driver, compile tests, size check).
+# Kernel builds run at a lower priority than the guests, whose tests have
+# timeouts.  With the same inputs as a passed stage
 # (scripts/inputs-key.sh), the stage is reused, not run again, unless
 # FRESH=1.
 set -uo pipefail
