@@ -289,12 +289,12 @@ check-harness: $(TREE)
 		grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' $$out || \
 			{ echo "not ok harness detects injected $$boot: no summary"; exit 1; }; \
 		for inject in $$(echo $$boot | tr + ' '); do \
+			site=. plain=.; \
 			case $$inject in \
-			allocfail) expect='$(HARNESS_EXPECT_allocfail)' ;; \
+			allocfail) expect='$(HARNESS_EXPECT_allocfail)' site='$(HARNESS_SITE_allocfail)' \
+				plain='$(HARNESS_PLAIN_allocfail)' ;; \
 			fail) expect='$(HARNESS_EXPECT_fail)' ;; hang) expect='$(HARNESS_EXPECT_hang)' ;; \
 			warn) expect='$(HARNESS_EXPECT_warn)' ;; oops) expect='$(HARNESS_EXPECT_oops)' ;; esac; \
-			site='$(HARNESS_SITE_allocfail)' plain='$(HARNESS_PLAIN_allocfail)'; \
-			[ $$inject = allocfail ] || site=. plain=.; \
 			for e in "$$expect" "$$site" "$$plain"; do grep -qE "$$e" $$out $$ktap || \
 				{ echo "not ok harness detects injected $$inject: no line matching: $$e"; exit 1; }; done; \
 			echo "ok harness detects injected $$inject: $$(cat $$out $$ktap | grep -m1 -E "$$expect")"; \
