@@ -143,11 +143,13 @@ soak: $(TREE)
 # arm-smmu-v3 through the reprobe of its driverless client and the PCI
 # rescan of an endpoint, VT-d through that rescan, and the test driver;
 # iommu_unbind_rebind only, quickest first, logs in $(LOGS)/fail-nth-*;
-# FAIL_GUESTS="x86_64,virtio" runs one guest.
+# FAIL_GUESTS="x86_64,virtio" runs one guest; FAIL_FROM=M starts each
+# sweep at point M (to carry on after a fix).
+FAIL_FROM ?= 1
 FAIL_GUESTS ?= x86_64,vtd aarch64,smmuv3 x86_64,virtio aarch64,virtio
 FAIL_ALL = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(LOGS)/fail-nth-$(1)-$(2) \
 	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1) DEBUG_KERNEL=yes \
-	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all $$(test $(2) != vtd || echo -d dmar0) -n 1 -F 100000" \
+	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all $$(test $(2) != vtd || echo -d dmar0) -n 1 -F $(FAIL_FROM)-100000" \
 	TEST_TIMEOUT=10800 QEMU_TIMEOUT=11400 qemu >$(LOGS)/fail-nth-$(1)-$(2).out 2>&1
 fail-nth: $(TREE)
 	@status=0; mkdir -p $(LOGS); \

@@ -36,6 +36,7 @@ static int timeout_ms = 10000;
 static bool use_reprobe;	/* -r */
 static bool restore_only;	/* -R */
 static int fail_points;		/* -F: fault injection points per IOMMU */
+static int fail_first = 1;	/* -F M-N: the first of them */
 
 static const char * const refs_sites[] = {
 	"of_xlate", "probe_device", "release_device", "driver_probe", "driver_remove",
@@ -153,7 +154,7 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 {
 	fprintf(stderr, "%s: %s\n"
 		"Usage: %s [-d IOMMU|all]... [-n cycles] [-t timeout_ms]\n"
-		"       [-r] [-R] [-F N]\n"
+		"       [-r] [-R] [-F [M-]N]\n"
 		"  -d IOMMU  also cycle this real IOMMU (a name in " IOMMU_CLASS
 		" or its device), repeatable;\n"
 		"            -d all: every real IOMMU.  By default only the test IOMMU\n"
@@ -167,7 +168,8 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"            leave it empty (the programs that journal)\n"
 		"  -F N      fault injection: iommu_unbind_rebind fails the 1st, 2nd, ...\n"
 		"            Nth allocation of each bind (or reprobe), then cycles cleanly\n"
-		"            and checks that nothing leaked; iommu_test_driver runs\n"
+		"            and checks that nothing leaked (M-N: from the Mth, to carry\n"
+		"            on a sweep); iommu_test_driver runs\n"
 		"            test_iommu.alloc_fail_leak (0: off, the default)\n",
 		prog, err, prog);
 	exit(KSFT_FAIL);
@@ -208,7 +210,12 @@ static inline void parse_args(int argc, char *argv[])
 				selected[nr_selected++] = optarg;
 			break;
 		case 'F':
-			fail_points = parse_num(argv[0], "-F", optarg, 0);
+			if (strchr(optarg, '-')) {
+				*strchr(optarg, '-') = '\0';
+				fail_first = parse_num(argv[0], "-F M-N", optarg, 1);
+				optarg += strlen(optarg) + 1;
+			}
+			fail_points = parse_num(argv[0], "-F", optarg, fail_first);
 			break;
 		case 'n':
 			cycles = parse_num(argv[0], "-n", optarg, 1);

@@ -772,8 +772,8 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 	}
 	if (op != FAIL_BIND)
 		snprintf(of, sizeof(of), " of %s", clients[cl].name);
-	ksft_print_msg("%s: fault injection: allocation n of each %s%s fails, n = 1..%d, %s%s\n",
-		       inst->name, fail_op_names[op], of, fail_points,
+	ksft_print_msg("%s: fault injection: allocation n of each %s%s fails, n = %d..%d, %s%s\n",
+		       inst->name, fail_op_names[op], of, fail_first, fail_points,
 		       fn[0] && !unfiltered ? "counting only those under " : "any allocation: ",
 		       fn[0] && !unfiltered ? fn : unfiltered ?: "no function to filter on");
 	kl = kmemleak(false, kml, sizeof(kml));
@@ -782,7 +782,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 	ret = refs ? refs_settle() ?: refs_read(inst->refs_dev, &base) : 0;
 	if (ret)
 		snprintf(msg, sizeof(msg), "counters: %s", strerror(-ret));
-	for (n = 1; !ret && injected && n <= fail_points; n = last + 1) {
+	for (n = fail_first; !ret && injected && n <= fail_points; n = last + 1) {
 		for (m = n; !ret && m < n + FAIL_BATCH && m <= fail_points; m++) {
 			ret = fail_point(inst, clients, nclients, op, cl, m, &injected, &err,
 					 &degraded, msg, sizeof(msg));
@@ -850,7 +850,10 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		       name, drv, points, fail_op_names[op], injected ? " (bounded by -F)" : "",
 		       msg, splats, bad);
 	/* A filter that matches nothing would pass without testing anything */
-	if (!points)
+	if (!points && fail_first > 1)
+		ksft_test_result_code(KSFT_SKIP, name, "the %s has fewer than %d points",
+				      fail_op_names[op], fail_first);
+	else if (!points)
 		ksft_test_result_code(KSFT_FAIL, name, "the %s reached no injection point%s%s",
 				      fail_op_names[op], fn[0] && !unfiltered ? " under " : "",
 				      fn[0] && !unfiltered ? fn : "");
