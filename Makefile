@@ -106,6 +106,12 @@ FAIL_RUN = TEST_TIMEOUT=$(FAIL_TIMEOUT) QEMU_TIMEOUT=$(shell echo $$(($(FAIL_TIM
 # other guests, so one boot tests both
 qemu-x86_64-vtd: $(TREE)
 	@$(call HARNESS,x86_64) $(X86) MACHINE=vtd LLVM=1 TEST_ARGS="-d all -d dmar0 -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
+# QEMU's amd-iommu (AMD-Vi: a PCI device of its own, so it has counters,
+# but no driver to unbind), the same kernel as the other x86_64 guests:
+# its endpoints are removed and rescanned, its driverless clients probed
+# again, and both operations swept
+qemu-x86_64-amd: $(TREE)
+	@$(call HARNESS,x86_64) $(X86) MACHINE=amd TESTS=iommu_unbind_rebind TEST_ARGS="-d all -d ivhd0 -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 qemu-aarch64: $(TREE)
 	@$(call HARNESS,aarch64) $(ARM) TEST_ARGS="-d all -r -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 qemu-aarch64-smmuv3: $(TREE)
@@ -141,15 +147,16 @@ soak: $(TREE)
 # Every fault injection point (make check's guests run the first
 # FAIL_POINTS) of the guests' IOMMUs: virtio-iommu on both arches,
 # arm-smmu-v3 through the reprobe of its driverless client and the PCI
-# rescan of an endpoint, VT-d through that rescan, and the test driver;
-# iommu_unbind_rebind only, quickest first, logs in $(LOGS)/fail-nth-*;
+# rescan of an endpoint, VT-d through that rescan, AMD-Vi through that
+# rescan and a reprobe, and the test driver; iommu_unbind_rebind only,
+# quickest first, logs in $(LOGS)/fail-nth-*;
 # FAIL_GUESTS="x86_64,virtio" runs one guest; FAIL_FROM=M starts each
 # sweep at point M (to carry on after a fix).
 FAIL_FROM ?= 1
-FAIL_GUESTS ?= x86_64,vtd aarch64,smmuv3 x86_64,virtio aarch64,virtio
+FAIL_GUESTS ?= x86_64,amd x86_64,vtd aarch64,smmuv3 x86_64,virtio aarch64,virtio
 FAIL_ALL = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(LOGS)/fail-nth-$(1)-$(2) \
 	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1) DEBUG_KERNEL=yes \
-	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all $$(test $(2) != vtd || echo -d dmar0) -n 1 -F $(FAIL_FROM)-100000" \
+	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all $$(case $(2) in (vtd) echo -d dmar0;; (amd) echo -d ivhd0;; esac) -n 1 -F $(FAIL_FROM)-100000" \
 	TEST_TIMEOUT=10800 QEMU_TIMEOUT=11400 qemu >$(LOGS)/fail-nth-$(1)-$(2).out 2>&1
 fail-nth: $(TREE)
 	@status=0; mkdir -p $(LOGS); \
@@ -316,6 +323,6 @@ clean:
 
 .PHONY: all deps tree run driver check-driver build-x86_64 build-aarch64 config-x86_64 qemu-x86_64 \
 	build-x86_64-fast qemu-x86_64-fast \
-	qemu-x86_64-vtd qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
+	qemu-x86_64-vtd qemu-x86_64-amd qemu-aarch64 qemu-aarch64-smmuv3 check-ksft-build \
 	check-checker checker-tree soak bench trace-recipe series check-series bisect-check compile-test \
 	size-check distro-cost check-patches check-harness check clean

@@ -102,6 +102,7 @@ lane_x86() {
 	"$st" -p "$KBUILD/x86_64/kernel-debug" build.x86_64 build build-x86_64 || s=1
 	"$st" -k "$x86/ktap-virtio-debug.log" -k "$x86/console-virtio-debug.log" qemu-x86_64 m qemu-x86_64 || s=1
 	"$st" -k "$x86/ktap-vtd-debug-llvm.log" -k "$x86/console-vtd-debug-llvm.log" qemu-x86_64-vtd m qemu-x86_64-vtd || s=1
+	"$st" -k "$x86/ktap-amd-debug.log" -k "$x86/console-amd-debug.log" qemu-x86_64-amd m qemu-x86_64-amd || s=1
 	# make's kernel and guest; the harness's checks boot that kernel
 	"$st" -p "$KBUILD/x86_64/kernel" build.x86_64-fast build build-x86_64-fast || s=1
 	"$st" -k "$x86/ktap-virtio.log" -k "$x86/console-virtio.log" qemu-x86_64-fast m qemu-x86_64-fast || s=1
@@ -159,14 +160,15 @@ for log in "${ktaps[@]}"; do
 	echo "$line ($(guest "$log"))"
 done
 # The fault injection sweeps (iommu_unbind_rebind -F), one line per driver
-for log in "$x86/ktap-vtd-debug-llvm.log" "$arm/ktap-virtio-debug.log" "$arm/ktap-smmuv3-debug.log"; do
+for log in "$x86/ktap-vtd-debug-llvm.log" "$x86/ktap-amd-debug.log" "$arm/ktap-virtio-debug.log" \
+	   "$arm/ktap-smmuv3-debug.log"; do
 	grep -ho 'fail_nth[_a-z]*\.[^ ]* ([^)]*): [0-9]* points.*' "$log" 2>/dev/null | sort -u |
 		sed "s|\$| ($(guest "$log"))|"
 done
 "$st" --summary
 echo "== make check: all guests, compile tests and patch checks"
 "$SRC/tools/testing/selftests/drivers/iommu/qemu/console-check.sh" summary "${ktaps[@]}" \
-	"$LOGS/console-build-checks.log" >"$LOGS/summary.txt" || status=1
+	"$x86/ktap-amd-debug.log" "$LOGS/console-build-checks.log" >"$LOGS/summary.txt" || status=1
 cat "$LOGS/summary.txt"
 echo "results: $LOGS/summary.txt, full output: $STAGE_LOG"
 exit $status
