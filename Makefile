@@ -105,13 +105,13 @@ FAIL_RUN = TEST_TIMEOUT=$(FAIL_TIMEOUT) QEMU_TIMEOUT=$(shell echo $$(($(FAIL_TIM
 # selftests built with LLVM=1 (clang and lld): the gcc build runs in the
 # other guests, so one boot tests both
 qemu-x86_64-vtd: $(TREE)
-	@$(call HARNESS,x86_64) $(X86) MACHINE=vtd LLVM=1 TEST_ARGS="-d all -d dmar0 -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
+	@$(call HARNESS,x86_64) $(X86) MACHINE=vtd LLVM=1 TEST_ARGS="-d all $(FAIL_NAMED_vtd) -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 # QEMU's amd-iommu (AMD-Vi: a PCI device of its own, so it has counters,
 # but no driver to unbind), the same kernel as the other x86_64 guests:
 # its endpoints are removed and rescanned, its driverless clients probed
 # again, and both operations swept
 qemu-x86_64-amd: $(TREE)
-	@$(call HARNESS,x86_64) $(X86) MACHINE=amd TESTS=iommu_unbind_rebind TEST_ARGS="-d all -d ivhd0 -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
+	@$(call HARNESS,x86_64) $(X86) MACHINE=amd TESTS=iommu_unbind_rebind TEST_ARGS="-d all $(FAIL_NAMED_amd) -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 qemu-aarch64: $(TREE)
 	@$(call HARNESS,aarch64) $(ARM) TEST_ARGS="-d all -r -n $(CYCLES) -F $(FAIL_POINTS)" $(FAIL_RUN) qemu
 qemu-aarch64-smmuv3: $(TREE)
@@ -151,14 +151,20 @@ soak: $(TREE)
 # rescan and a reprobe, and the test driver; iommu_unbind_rebind only,
 # quickest first, logs in $(LOGS)/fail-nth-*;
 # FAIL_GUESTS="x86_64,virtio" runs one guest; FAIL_FROM=M starts each
-# sweep at point M (to carry on after a fix).
+# sweep at point M, to carry one guest's on after a fix: the other
+# sweeps, shorter, skip, and point numbers move by a few from boot to
+# boot, so start a few points before the one that failed.
 FAIL_FROM ?= 1
+# The IOMMU without a driver each machine names with -d
+FAIL_NAMED_vtd := -d dmar0
+FAIL_NAMED_amd := -d ivhd0
 FAIL_GUESTS ?= x86_64,amd x86_64,vtd aarch64,smmuv3 x86_64,virtio aarch64,virtio
 FAIL_ALL = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(LOGS)/fail-nth-$(1)-$(2) \
 	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1) DEBUG_KERNEL=yes \
-	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all $$(case $(2) in (vtd) echo -d dmar0;; (amd) echo -d ivhd0;; esac) -n 1 -F $(FAIL_FROM)-100000" \
+	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all $$(case $(2) in (vtd) echo '$(FAIL_NAMED_vtd)';; (amd) echo '$(FAIL_NAMED_amd)';; esac) -n 1 -F $(FAIL_FROM)-100000" \
 	TEST_TIMEOUT=10800 QEMU_TIMEOUT=11400 qemu >$(LOGS)/fail-nth-$(1)-$(2).out 2>&1
 fail-nth: $(TREE)
+	@case '$(FAIL_FROM)' in ''|*[!0-9]*|0*) echo "FAIL_FROM=$(FAIL_FROM): a point number, 1 or more" >&2; exit 2;; esac
 	@status=0; mkdir -p $(LOGS); \
 	for g in $(FAIL_GUESTS); do \
 		a=$${g%,*}; m=$${g#*,}; \

@@ -168,8 +168,8 @@ static inline __noreturn void print_usage(const char *prog, const char *err)
 		"            leave it empty (the programs that journal)\n"
 		"  -F N      fault injection: iommu_unbind_rebind fails the 1st, 2nd, ...\n"
 		"            Nth allocation of each bind (or reprobe), then cycles cleanly\n"
-		"            and checks that nothing leaked (M-N: from the Mth, to carry\n"
-		"            on a sweep); iommu_test_driver runs\n"
+		"            and checks that nothing leaked; -F M-N: the Mth to the Nth\n"
+		"            only, to carry on a sweep; iommu_test_driver runs\n"
 		"            test_iommu.alloc_fail_leak (0: off, the default)\n",
 		prog, err, prog);
 	exit(KSFT_FAIL);
@@ -198,7 +198,8 @@ static inline void parse_args(int argc, char *argv[])
 	int opt;
 
 	while ((opt = getopt(argc, argv, ":d:F:hn:rRt:")) != -1) {
-		char err[128];
+		char err[128], first[16];
+		const char *dash;
 
 		switch (opt) {
 		case 'd':
@@ -210,12 +211,16 @@ static inline void parse_args(int argc, char *argv[])
 				selected[nr_selected++] = optarg;
 			break;
 		case 'F':
-			if (strchr(optarg, '-')) {
-				*strchr(optarg, '-') = '\0';
-				fail_first = parse_num(argv[0], "-F M-N", optarg, 1);
-				optarg += strlen(optarg) + 1;
+			dash = strchr(optarg, '-');
+			fail_first = 1;
+			if (!dash) {
+				/* 0 turns it off */
+				fail_points = parse_num(argv[0], "-F", optarg, 0);
+				break;
 			}
-			fail_points = parse_num(argv[0], "-F", optarg, fail_first);
+			snprintf(first, sizeof(first), "%.*s", (int)(dash - optarg), optarg);
+			fail_first = parse_num(argv[0], "-F M-N (M)", first, 1);
+			fail_points = parse_num(argv[0], "-F M-N (N)", dash + 1, fail_first);
 			break;
 		case 'n':
 			cycles = parse_num(argv[0], "-n", optarg, 1);

@@ -717,6 +717,9 @@ int main(int argc, char *argv[])
 	int ret;
 
 	parse_args(argc, argv);
+	/* Its sweep stops at its first catch: from point 1 */
+	if (fail_first > 1)
+		print_usage(argv[0], "-F M-N: only iommu_unbind_rebind sweeps a range");
 	if (geteuid())
 		check_selected(argv[0]);
 	ksft_print_header();

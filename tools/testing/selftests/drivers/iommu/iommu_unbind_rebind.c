@@ -692,8 +692,8 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 #define FAIL_BATCH	10
 
 /*
- * -F N: fault injection points 1, 2, ... N of @inst, until the operation
- * no longer reaches the n-th allocation.  After each, the clients must be
+ * -F N: fault injection points 1, 2, ... N of @inst (-F M-N: M, ... N),
+ * until the operation no longer reaches the n-th allocation.  After each, the clients must be
  * back with their drivers (the clean cycle checks it), the kernel log must
  * stay free of splats and the counters, when it has them, at their
  * baseline (FAIL_BATCH).
@@ -717,7 +717,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 {
 	int points = 0, leaks = 0, splats = 0, bad = 0, ret = 0, err = 0, n, m = 0;
 	char name[NAME_MAX + 32], msg[1024] = "", kml[512], fn[160] = "", of[NAME_MAX + 8] = "";
-	bool bindable = inst_bindable(inst), injected = true, degraded;
+	bool bindable = inst_bindable(inst), injected = true, degraded, reached = false;
 	bool refs = inst->refs_dev[0];
 	const char *no_fail = NULL, *unfiltered = NULL, *drv;
 	int cl = -1, ep = -1, last = 0, kl, first = 0, first_err = 0;
@@ -829,6 +829,10 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		}
 		injected = true;
 	}
+	/* None from M > 1: fewer than M, unless point 1 is not reached either */
+	if (!ret && !points && fail_first > 1)
+		ret = fail_point(inst, clients, nclients, op, cl, 1, &reached, &err, &degraded,
+				 msg, sizeof(msg));
 	if (ret) {
 		ksft_print_msg("%s: restoring after the failure: %d action(s)\n", inst->name,
 			       journal_restore_from(mark));
@@ -846,11 +850,12 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		snprintf(msg, sizeof(msg), "%d leaks", leaks);
 	else
 		snprintf(msg, sizeof(msg), "no counters");
-	ksft_print_msg("%s (%s): %d points of the %s%s, %s, %d splats, %d degraded\n",
-		       name, drv, points, fail_op_names[op], injected ? " (bounded by -F)" : "",
-		       msg, splats, bad);
+	snprintf(of, sizeof(of), " from point %d", fail_first);
+	ksft_print_msg("%s (%s): %d points of the %s%s%s, %s, %d splats, %d degraded\n",
+		       name, drv, points, fail_op_names[op], fail_first > 1 ? of : "",
+		       injected ? " (bounded by -F)" : "", msg, splats, bad);
 	/* A filter that matches nothing would pass without testing anything */
-	if (!points && fail_first > 1)
+	if (!points && reached)
 		ksft_test_result_code(KSFT_SKIP, name, "the %s has fewer than %d points",
 				      fail_op_names[op], fail_first);
 	else if (!points)
