@@ -26,7 +26,8 @@ arm64)
 	      drivers/gpu/drm/kmb/kmb_drv.o drivers/gpu/drm/kmb/kmb_dsi.o
 	      drivers/media/platform/mediatek/mdp3/mtk-mdp3-comp.o
 	      drivers/net/ethernet/freescale/fman/fman_port.o
-	      drivers/power/reset/reboot-mode.o drivers/irqchip/irq-gic-v3-its.o drivers/irqchip/irq-gic-v2m.o
+	      drivers/power/reset/reboot-mode.o
+	      drivers/irqchip/{irq-gic-v3-its,irq-gic-v2m,irq-gic-v3-mbi,irq-ls-scfg-msi}.o
 	      sound/soc/fsl/fsl-asoc-card.o sound/soc/fsl/imx-sgtl5000.o) ;;
 arm)	cross=arm-linux-gnueabihf- objs=("${iommu[@]}") ;;
 sparc)	cross=sparc64-linux-gnu- objs=(drivers/sbus/char/bbc_i2c.o) ;;
