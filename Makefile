@@ -284,11 +284,7 @@ check-patches: $(TREE)
 # it reads itself.  "allocfail" sets alloc_fail_leak on the second
 # instance and runs iommu_unbind_rebind -F: its filtered sweep must fail
 # that instance at a point whose allocation failure leaked in probe_device.
-# allocfail is not in the default list: in 1 of 10 runs its sweep reached
-# no failing client allocation in the writing task (70 points, 0 leaks,
-# 0 degraded); make check-harness HARNESS_BOOTS="fail+hang+warn+allocfail
-# oops" runs it.
-HARNESS_BOOTS := fail+hang+warn oops
+HARNESS_BOOTS := fail+hang+warn+allocfail oops
 HARNESS_EXPECT_fail := not ok .*selftests: harness: inject-fail.sh \# exit=1
 HARNESS_EXPECT_hang := not ok .*selftests: harness: inject-hang.sh \# TIMEOUT
 HARNESS_EXPECT_warn := not ok [0-9]+ unbind_rebind.test-iommus:iommu0 \# +kernel splat during its cycles: WARNING
