@@ -68,6 +68,15 @@ static inline int test_iommu_load(const char *params)
 
 	if (test_iommu_builtin())
 		return wait_for(TEST_IOMMU_DEBUGFS, true);
+	/*
+	 * After an unload, a driver's sysfs directory goes with its last
+	 * reference, which CONFIG_DEBUG_KOBJECT_RELEASE delays: loading again
+	 * before that fails to register the driver (and warns), whoever
+	 * unloaded it (another run's journal replay, for one)
+	 */
+	if (!exists("/sys/module/" TEST_IOMMU_MODULE) &&
+	    (wait_for(TEST_IOMMU_DRIVER, false) || wait_for(TEST_IOMMU_FIXED_DRIVER, false)))
+		return -ETIMEDOUT;
 	if (snprintf(cmd, sizeof(cmd), "modprobe -q %s %s 2>/dev/null", TEST_IOMMU_MODULE,
 		     params) >= (int)sizeof(cmd))
 		return -E2BIG;
@@ -170,14 +179,6 @@ static inline int test_iommu_unload(void)
 			return -ETIMEDOUT;
 		usleep(10000);
 	}
-	/*
-	 * A driver's sysfs directory goes with its last reference, which
-	 * CONFIG_DEBUG_KOBJECT_RELEASE delays: loading again before that
-	 * fails to register the drivers.
-	 */
-	if (wait_for(TEST_IOMMU_DRIVER, false) ||
-	    wait_for(TEST_IOMMU_FIXED_DRIVER, false))
-		return -ETIMEDOUT;
 	return 0;
 }
 
