@@ -1016,7 +1016,7 @@ static inline const char *fail_nth_init(off_t *mark, const char *fn)
 	};
 	char path[PATH_MAX], range[2][24], slab[2][24] = { "0x0", "0x0" };
 	unsigned long start = 0, end = ~0UL, s_start, s_end;
-	const char *why, *slab_why = NULL;
+	const char *why;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
 	if (fail_nth_fd < 0)
@@ -1040,13 +1040,13 @@ static inline const char *fail_nth_init(off_t *mark, const char *fn)
 	 * leak in 4 of 10 runs)
 	 */
 	if (exists(FAULT_DIR "/failslab/reject-start")) {
-		slab_why = fn_extent("new_slab", &s_start, &s_end);
-		if (!slab_why) {
+		why = fn_extent("new_slab", &s_start, &s_end);
+		if (!why) {
 			snprintf(slab[0], sizeof(slab[0]), "0x%016lx", s_start);
 			snprintf(slab[1], sizeof(slab[1]), "0x%016lx", s_end);
 		} else {
 			ksft_print_msg("fault injection: slab refills count as points (%s)\n",
-				       slab_why);
+				       why);
 		}
 	}
 	*mark = journal_mark();
@@ -1070,16 +1070,21 @@ fail:
 
 /*
  * Write @val to @path with the @n-th allocation of this task failing;
- * *@injected: whether the write got that far (the failure was injected).
+ * *@injected: whether the write got that far (the failure was injected);
+ * *@left, when not NULL: what was left of @n (lib/fault-inject.c counts
+ * fail-nth down at each point), or -1 when it could not be read.
  * Returns the write's result.
  */
-static inline int fail_nth_write(const char *path, const char *val, int n, bool *injected)
+static inline int fail_nth_write(const char *path, const char *val, int n, bool *injected,
+				 long *left)
 {
 	char buf[16];
 	ssize_t r;
 	int fd, ret = 0;
 
 	*injected = false;
+	if (left)
+		*left = -1;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -1095,6 +1100,8 @@ static inline int fail_nth_write(const char *path, const char *val, int n, bool 
 	r = pread(fail_nth_fd, buf, sizeof(buf) - 1, 0);
 	buf[r > 0 ? r : 0] = '\0';
 	*injected = r > 0 && !strtol(buf, NULL, 10);
+	if (left && r > 0)
+		*left = strtol(buf, NULL, 10);
 	for (int i = 0; i < 3 && pwrite(fail_nth_fd, "0", 1, 0) < 0; i++)
 		;
 	close(fd);

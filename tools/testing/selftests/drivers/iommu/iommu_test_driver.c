@@ -559,7 +559,8 @@ static void test_alloc_fail(void)
 	for (n = 1; !ret && !caught && injected && n < 1000; n++) {
 		ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[0]);
 		if (!ret)
-			err = fail_nth_write(TEST_IOMMU_DRIVER "/bind", insts[0], n, &injected);
+			err = fail_nth_write(TEST_IOMMU_DRIVER "/bind", insts[0], n, &injected,
+					     NULL);
 		if (!ret && exists(path))
 			ret = write_str(TEST_IOMMU_DRIVER "/unbind", insts[0]);
 		if (!ret)

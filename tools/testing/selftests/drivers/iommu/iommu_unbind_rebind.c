@@ -630,12 +630,13 @@ static const char * const fail_op_names[] = { "bind", "reprobe", "PCI rescan" };
  * reprobe of its driverless client @cl (release_device(), of_xlate(),
  * probe_device()) or the PCI rescan of its removed endpoint @cl.  Then what
  * that left is cycled cleanly.  *@err: the operation's result; *@degraded:
- * it succeeded but a client is not back.  Returns 0, or -1 with @msg
- * filled when the clean cycle failed.
+ * it succeeded but a client is not back; *@left, when not NULL: what was
+ * left of @n after the operation (fail_nth_write()).  Returns 0, or -1
+ * with @msg filled when the clean cycle failed.
  */
 static int fail_point(const struct iommu_inst *inst, const struct client *clients,
 		      int nclients, enum fail_op op, int cl, int n, bool *injected,
-		      int *err, bool *degraded, char *msg, size_t len)
+		      int *err, bool *degraded, long *left, char *msg, size_t len)
 {
 	char path[PATH_MAX + 16], cpath[PATH_MAX];
 	int rebound = 0, ret;
@@ -645,7 +646,7 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 		if (unbind_inst(inst, msg, len))
 			return -1;
 		snprintf(path, sizeof(path), "%s/bind", inst->drv_path);
-		*err = fail_nth_write(path, inst->dev_name, n, injected);
+		*err = fail_nth_write(path, inst->dev_name, n, injected, left);
 		snprintf(path, sizeof(path), IOMMU_CLASS "/%s", inst->name);
 		if (!*err && exists(path)) {
 			if (clients_present(inst, clients, nclients))
@@ -659,14 +660,14 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 	if (op == FAIL_RESCAN) {
 		if (remove_clients(&clients[cl], 1, msg, len))
 			return -1;
-		*err = fail_nth_write("/sys/bus/pci/rescan", "1", n, injected);
+		*err = fail_nth_write("/sys/bus/pci/rescan", "1", n, injected, left);
 		*degraded = !*err && !clients_present(inst, &clients[cl], 1);
 		return remove_rescan(inst, &clients[cl], 1, &rebound, msg, len);
 	}
 	snprintf(path, sizeof(path), REFS_DIR "/%s/reprobe", inst->refs_dev);
 	snprintf(cpath, sizeof(cpath), IOMMU_CLASS "/%s/devices/%s", inst->name,
 		 clients[cl].name);
-	*err = fail_nth_write(path, clients[cl].name, n, injected);
+	*err = fail_nth_write(path, clients[cl].name, n, injected, left);
 	*degraded = !*err && !exists(cpath);
 	ret = write_str(path, clients[cl].name);
 	/* Released and not probed again, it is no client for reprobe: rescan */
@@ -693,7 +694,9 @@ static int fail_point(const struct iommu_inst *inst, const struct client *client
 
 /*
  * -F N: fault injection points 1, 2, ... N of @inst (-F M-N: M, ... N),
- * until the operation no longer reaches the n-th allocation.  After each, the clients must be
+ * until the operation no longer reaches the n-th allocation; a clean run
+ * first counts about how many points it reaches (a long sweep prints its
+ * progress against that count).  After each point, the clients must be
  * back with their drivers (the clean cycle checks it), the kernel log must
  * stay free of splats and the counters, when it has them, at their
  * baseline (FAIL_BATCH).
@@ -717,10 +720,11 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 {
 	int points = 0, leaks = 0, splats = 0, bad = 0, ret = 0, err = 0, n, m = 0;
 	char name[NAME_MAX + 32], msg[1024] = "", kml[512], fn[160] = "", of[NAME_MAX + 8] = "";
-	bool bindable = inst_bindable(inst), injected = true, degraded, reached = false;
+	bool bindable = inst_bindable(inst), injected = true, degraded, reached = false, over;
 	bool refs = inst->refs_dev[0];
 	const char *no_fail = NULL, *unfiltered = NULL, *drv;
 	int cl = -1, ep = -1, last = 0, kl, first = 0, first_err = 0;
+	long reach = -1;
 	struct refs base, now;
 	enum fail_op op;
 	off_t mark, fmark;
@@ -779,17 +783,38 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 	kl = kmemleak(false, kml, sizeof(kml));
 	if (kl >= 0)
 		kmemleak(true, kml, sizeof(kml));
-	ret = refs ? refs_settle() ?: refs_read(inst->refs_dev, &base) : 0;
-	if (ret)
-		snprintf(msg, sizeof(msg), "counters: %s", strerror(-ret));
+	/* A clean run first, which counts about how many points the sweep has */
+	ret = fail_point(inst, clients, nclients, op, cl, INT_MAX, &over, &err, &degraded,
+			 &reach, msg, sizeof(msg));
+	if (!ret && (err || degraded || kmsg_splat(kml, sizeof(kml)))) {
+		snprintf(msg, sizeof(msg), "the clean %s: %s%s", fail_op_names[op],
+			 err ? strerror(-err) : degraded ? "a client without its IOMMU" :
+			 "kernel splat: ", err || degraded ? "" : kml);
+		ret = -1;
+	} else if (!ret && (over || reach < 0)) {
+		ksft_print_msg("%s: the clean %s: fail-nth not counted down\n", inst->name,
+			       fail_op_names[op]);
+		reach = -1;
+	} else if (!ret) {
+		reach = INT_MAX - reach;
+		ksft_print_msg("%s: a clean %s reaches %ld point%s\n", inst->name,
+			       fail_op_names[op], reach, reach == 1 ? "" : "s");
+	}
+	if (!ret && refs) {
+		ret = refs_settle() ?: refs_read(inst->refs_dev, &base);
+		if (ret)
+			snprintf(msg, sizeof(msg), "counters: %s", strerror(-ret));
+	}
 	for (n = fail_first; !ret && injected && n <= fail_points; n = last + 1) {
 		for (m = n; !ret && m < n + FAIL_BATCH && m <= fail_points; m++) {
 			ret = fail_point(inst, clients, nclients, op, cl, m, &injected, &err,
-					 &degraded, msg, sizeof(msg));
+					 &degraded, NULL, msg, sizeof(msg));
 			if (ret || !injected)
 				break;
 			points++;
 			last = m;
+			if (!(m % 100) && m <= reach)
+				ksft_print_msg("%s: point %d of about %ld\n", inst->name, m, reach);
 			if (degraded) {
 				ksft_print_msg("%s: point %d of the %s: %s\n", inst->name, m,
 					       fail_op_names[op],
@@ -815,7 +840,7 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 		ret = 0;
 		for (m = n; !ret && m <= last; m++) {
 			ret = fail_point(inst, clients, nclients, op, cl, m, &injected, &err,
-					 &degraded, msg, sizeof(msg));
+					 &degraded, NULL, msg, sizeof(msg));
 			if (ret ||
 			    refs_check(inst->refs_dev, &base, 1, &now, msg, sizeof(msg)) <= 0)
 				continue;
@@ -832,11 +857,14 @@ static void test_fail_nth(const struct iommu_inst *inst, struct client *clients,
 	/* None from M > 1: fewer than M, unless point 1 is not reached either */
 	if (!ret && !points && fail_first > 1)
 		ret = fail_point(inst, clients, nclients, op, cl, 1, &reached, &err, &degraded,
-				 msg, sizeof(msg));
+				 NULL, msg, sizeof(msg));
 	if (ret) {
 		ksft_print_msg("%s: restoring after the failure: %d action(s)\n", inst->name,
 			       journal_restore_from(mark));
-		ksft_test_result_code(KSFT_FAIL, name, "point %d: %s", m, msg);
+		if (m)
+			ksft_test_result_code(KSFT_FAIL, name, "point %d: %s", m, msg);
+		else
+			ksft_test_result_code(KSFT_FAIL, name, "before the sweep: %s", msg);
 		return;
 	}
 	journal_restore_from(fmark);
