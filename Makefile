@@ -155,16 +155,21 @@ soak: $(TREE)
 # sweeps, shorter, skip, and point numbers move by a few from boot to
 # boot, so start a few points before the one that failed.
 FAIL_FROM ?= 1
+# FAIL_DEBUG=no sweeps on make's kernel, without the debug options: about
+# half the points and a fraction of the time, but no KASAN, lockdep or
+# kmemleak behind the leak checks
+FAIL_DEBUG ?= yes
 # The IOMMU without a driver each machine names with -d
 FAIL_NAMED_vtd := -d dmar0
 FAIL_NAMED_amd := -d ivhd0
 FAIL_GUESTS ?= x86_64,amd x86_64,vtd aarch64,smmuv3 x86_64,virtio aarch64,virtio
 FAIL_ALL = $(LOCK) $(MAKE) --no-print-directory -C $(QEMU_DIR) BUILD_PATH=$(LOGS)/fail-nth-$(1)-$(2) \
-	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1) DEBUG_KERNEL=yes \
+	KERNEL_BUILD_ROOT=$(KBUILD)/$(1) DEBS_CACHE=$(CACHE)/debs ARCH=$(1) DEBUG_KERNEL=$(FAIL_DEBUG) \
 	MACHINE=$(2) TESTS=iommu_unbind_rebind TEST_ARGS="-d all $$(case $(2) in (vtd) echo '$(FAIL_NAMED_vtd)';; (amd) echo '$(FAIL_NAMED_amd)';; esac) -n 1 -F $(FAIL_FROM)-100000" \
 	TEST_TIMEOUT=10800 QEMU_TIMEOUT=11400 qemu >$(LOGS)/fail-nth-$(1)-$(2).out 2>&1
 fail-nth: $(TREE)
 	@case '$(FAIL_FROM)' in ''|*[!0-9]*|0*) echo "FAIL_FROM=$(FAIL_FROM): a point number, 1 or more" >&2; exit 2;; esac
+	@case '$(FAIL_DEBUG)' in yes|no) ;; *) echo "FAIL_DEBUG=$(FAIL_DEBUG): yes or no" >&2; exit 2;; esac
 	@status=0; mkdir -p $(LOGS); \
 	for g in $(FAIL_GUESTS); do \
 		a=$${g%,*}; m=$${g#*,}; \
