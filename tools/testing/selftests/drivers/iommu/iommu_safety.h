@@ -1079,6 +1079,7 @@ static inline int fail_nth_write(const char *path, const char *val, int n, bool 
 				 long *left)
 {
 	char buf[16];
+	long count;
 	ssize_t r;
 	int fd, ret = 0;
 
@@ -1099,9 +1100,10 @@ static inline int fail_nth_write(const char *path, const char *val, int n, bool 
 	/* (with CONFIG_FAIL_USERCOPY, these can be failed too) */
 	r = pread(fail_nth_fd, buf, sizeof(buf) - 1, 0);
 	buf[r > 0 ? r : 0] = '\0';
-	*injected = r > 0 && !strtol(buf, NULL, 10);
-	if (left && r > 0)
-		*left = strtol(buf, NULL, 10);
+	count = r > 0 ? strtol(buf, NULL, 10) : -1;
+	*injected = !count;
+	if (left)
+		*left = count;
 	for (int i = 0; i < 3 && pwrite(fail_nth_fd, "0", 1, 0) < 0; i++)
 		;
 	close(fd);
